@@ -1,0 +1,214 @@
+"""The processor: wires intake, workers, emitter and commits, and runs them until told to stop.
+
+    consumer -> Intake -> Workers -> RecordHandler -> Emitter -> broker ack
+                   ^                                                |
+                   +---- FlowControl / OffsetTracker <-- finish <---+
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+
+from processor.commit import Committer
+from processor.config import Settings, kafka_client_options
+from processor.emit import Backoff, Emitter
+from processor.flow import FlowControl
+from processor.guard import DeadLetterGuard
+from processor.handle import RecordHandler
+from processor.inflight import InFlight
+from processor.intake import Intake
+from processor.logs import get_logger
+from processor.offsets import OffsetTracker
+from processor.pipeline import Pipeline
+from processor.stats import Stats
+from processor.workers import Workers
+
+log = get_logger("processor.app")
+
+EXIT_OK = 0
+EXIT_HALTED = 3
+
+
+class Processor:
+    """One instance of the processor in its consumer group."""
+
+    def __init__(self, settings: Settings, pipeline: Pipeline) -> None:
+        self.settings = settings
+        self.pipeline = pipeline
+        self.stats = Stats()
+        self.flow = FlowControl(
+            settings.queue_max_records, settings.queue_max_bytes, settings.queue_resume_ratio
+        )
+        self.trackers: dict[TopicPartition, OffsetTracker] = {}
+        self.halted: str | None = None
+        self._stop = asyncio.Event()
+        backoff = Backoff(settings.retry_backoff_s, settings.retry_backoff_max_s)
+        self.consumer = _consumer(settings)
+        self.producer = _producer(settings)
+        self.emitter: Emitter[InFlight] = Emitter(
+            self.producer, self._finish, self.stats, backoff, on_crash=self._crashed
+        )
+        self._crash: BaseException | None = None
+        self.handler = RecordHandler(
+            pipeline=pipeline, emitter=self.emitter,
+            guard=DeadLetterGuard(settings.dlq_window, settings.dlq_max_ratio),
+            stats=self.stats, dlq_topic=settings.dead_letter_topic, group_id=settings.group_id,
+            max_attempts=settings.handler_max_attempts, backoff=backoff,
+            finish=self._finish, halt=self.halt,
+        )
+        self.workers = Workers(settings.workers, self.handler.handle)
+        self.intake = Intake(self.consumer, self.flow, self.trackers, self.workers, self.stats)
+        self.committer = Committer(self.consumer, self.trackers, self.stats)
+
+    def stop(self) -> None:
+        """Begin a clean shutdown (what SIGTERM and SIGINT do)."""
+        self._stop.set()
+
+    def halt(self, reason: str) -> None:
+        """Stop at once without committing anything more (the dead-letter flood guard)."""
+        if self.halted is None:
+            self.halted = reason
+            self.committer.enabled = False
+            log.error("halted", reason=reason)
+            self._stop.set()
+
+    def _crashed(self, error: BaseException) -> None:
+        log.error("task_crashed", error=repr(error))
+        self._crash = self._crash or error
+        self.committer.enabled = False
+        self._stop.set()
+
+    async def run(self) -> int:
+        """Run until ``stop()`` or a halt; returns the process exit code."""
+        s = self.settings
+        outputs = [*self.pipeline.output_topics(s.input_topic), s.dead_letter_topic]
+        await self.producer.start()
+        try:
+            await self.emitter.learn_topics(outputs)
+            self.consumer.subscribe([s.input_topic], listener=_Rebalance(self))
+            await self.consumer.start()
+            log.info("started", input_topic=s.input_topic, outputs=outputs, group_id=s.group_id)
+            await self._serve()
+        finally:
+            await self._close()
+        return EXIT_HALTED if self.halted else EXIT_OK
+
+    async def _serve(self) -> None:
+        self.workers.start()
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(self.intake.run()), *self.workers.tasks,
+                 loop.create_task(self.committer.run(self.settings.commit_interval_ms / 1000))]
+        stop = loop.create_task(self._stop.wait())
+        done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        self.intake.stop()
+        crashed = [task for task in done if task is not stop]
+        if not crashed and not self.halted and self._crash is None:
+            await self._drain(self.settings.shutdown_timeout_s)
+        for task in [stop, *tasks]:
+            task.cancel()
+        results = await asyncio.gather(stop, *tasks, return_exceptions=True)
+        for task in crashed:
+            raise task.exception() or RuntimeError("a processor task ended unexpectedly")
+        if self._crash is not None:
+            raise self._crash
+        del results
+
+    async def _drain(self, timeout_s: float) -> None:
+        """Finish what was taken in, then commit it all."""
+        log.info("draining", in_flight=self.flow.records, timeout_s=timeout_s)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self.flow.records > 0 and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        if self.flow.records:
+            log.warning("drain_timed_out", unfinished=self.flow.records)
+        await self.committer.commit()
+        log.info("drained", committed=len(self.stats.committed))
+
+    async def _close(self) -> None:
+        await self.workers.stop()
+        await self.emitter.close()
+        with contextlib.suppress(Exception):
+            await self.consumer.stop()  # leaves the group; nothing is committed here
+        with contextlib.suppress(Exception):
+            await self.producer.stop()
+        log.info("stopped", halted=self.halted)
+
+    def _finish(self, item: InFlight) -> None:
+        """An outcome is acknowledged (or a record dropped): its offset is done."""
+        tracker = item.tracker
+        left_window = tracker.mark_done(item.source.offset)
+        self.flow.release(0 if tracker.revoked else left_window, item.size)
+
+    async def revoke(self, partitions: set[TopicPartition]) -> None:
+        """Before the group rebalances: drop queued work, drain in-flight work, commit."""
+        owned = {tp: self.trackers[tp] for tp in partitions if tp in self.trackers}
+        dropped = self.workers.drop({(tp.topic, tp.partition) for tp in owned})
+        for item in dropped:
+            self.flow.release(0, item.size)
+        self.stats.revoked_dropped += len(dropped)
+        left = _count_by_partition(dropped)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.revoke_timeout_s
+        while loop.time() < deadline and any(
+            t.in_flight > left.get((tp.topic, tp.partition), 0) for tp, t in owned.items()
+        ):
+            await asyncio.sleep(0.01)
+        await self.committer.commit(set(owned))
+        for tp, tracker in owned.items():
+            tracker.revoked = True
+            self.flow.release(tracker.window, 0)
+            del self.trackers[tp]
+        log.info("partitions_revoked", partitions=sorted(map(str, owned)), dropped=len(dropped))
+
+    def assign(self, partitions: set[TopicPartition]) -> None:
+        self.stats.rebalances += 1
+        for tp in partitions:
+            self.trackers[tp] = OffsetTracker()
+        self.intake.reapply_pause(partitions)
+        log.info("partitions_assigned", partitions=sorted(map(str, partitions)))
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, processor: Processor) -> None:
+        self._processor = processor
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._processor.revoke(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._processor.assign(set(assigned))
+
+
+def _count_by_partition(items: list[InFlight]) -> dict[tuple[str, int], int]:
+    counts: dict[tuple[str, int], int] = {}
+    for item in items:
+        key = (item.source.topic, item.source.partition)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _consumer(s: Settings) -> AIOKafkaConsumer:
+    options: dict[str, Any] = kafka_client_options(s)
+    return AIOKafkaConsumer(
+        **options, group_id=s.group_id, group_instance_id=s.group_instance_id,
+        enable_auto_commit=False, auto_offset_reset=s.auto_offset_reset,
+        max_poll_interval_ms=s.max_poll_interval_ms, session_timeout_ms=s.session_timeout_ms,
+        heartbeat_interval_ms=s.heartbeat_interval_ms, rebalance_timeout_ms=s.max_poll_interval_ms,
+        max_partition_fetch_bytes=s.max_partition_fetch_bytes, fetch_max_bytes=s.fetch_max_bytes,
+        max_poll_records=s.queue_max_records,
+    )
+
+
+def _producer(s: Settings) -> AIOKafkaProducer:
+    options: dict[str, Any] = kafka_client_options(s)
+    return AIOKafkaProducer(
+        **options, enable_idempotence=True, acks="all",
+        max_batch_size=s.producer_batch_bytes, linger_ms=s.producer_linger_ms,
+        request_timeout_ms=s.producer_request_timeout_ms, max_request_size=s.max_request_size,
+        compression_type=None if s.compression == "none" else s.compression,
+    )

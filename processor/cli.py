@@ -1,0 +1,110 @@
+"""The ``processor`` command: run the processor, manage the local broker, ensure topics."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from processor.app import Processor
+from processor.config import ConfigError, Settings, load_settings
+from processor.logs import configure_logging, get_logger
+from processor.pipeline import Pipeline, PipelineLoadError, load_pipeline
+from processor.topics import ensure_topics
+
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except (ConfigError, PipelineLoadError) as exc:
+        print(f"processor: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="processor", description="At-least-once Kafka stream processor."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="run the processor in the foreground")
+    add_settings_flags(run)
+    run.set_defaults(func=_run)
+    topics = commands.add_parser("topics", help="manage the processor's topics")
+    topic_commands = topics.add_subparsers(dest="topics_command", required=True, metavar="COMMAND")
+    ensure = topic_commands.add_parser("ensure", help="create missing topics, report differences")
+    add_settings_flags(ensure)
+    ensure.set_defaults(func=_ensure_topics)
+    _add_broker_commands(commands)
+    return parser
+
+
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    """One ``--flag`` per setting; a flag given on the command line beats the environment."""
+    group = parser.add_argument_group("settings (each also PROCESSOR_<NAME> in the environment)")
+    for name, field in Settings.model_fields.items():
+        default = field.default if field.default is not None else "unset"
+        group.add_argument(
+            "--" + name.replace("_", "-"), dest=f"setting_{name}", metavar="VALUE",
+            help=f"{field.description or ''} (default: {default})".strip(),
+        )
+
+
+def settings_from(args: argparse.Namespace) -> tuple[Settings, Pipeline]:
+    given: dict[str, Any] = {
+        key.removeprefix("setting_"): value
+        for key, value in vars(args).items()
+        if key.startswith("setting_") and value is not None
+    }
+    settings = load_settings(**given)
+    return settings, load_pipeline(settings.pipeline)
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings, pipeline = settings_from(args)
+    configure_logging(settings.log_level, settings.log_format)
+    return asyncio.run(_serve(settings, pipeline))
+
+
+async def _serve(settings: Settings, pipeline: Pipeline) -> int:
+    processor = Processor(settings, pipeline)
+    log = get_logger("processor.cli")
+    loop = asyncio.get_running_loop()
+    signals_seen: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        signals_seen.append(signum)
+        if len(signals_seen) == 1:
+            log.info("shutdown_requested", signal=signal.Signals(signum).name)
+            processor.stop()
+        else:  # a second signal: stop now; nothing unacknowledged was committed
+            log.warning("shutdown_forced", signal=signal.Signals(signum).name)
+            os._exit(128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    return await processor.run()
+
+
+def _ensure_topics(args: argparse.Namespace) -> int:
+    settings, pipeline = settings_from(args)
+    reports = asyncio.run(ensure_topics(settings, pipeline))
+    for report in reports:
+        print(report.line())
+    return 1 if any(report.state == "differs" for report in reports) else 0
+
+
+def _add_broker_commands(commands: Any) -> None:
+    from processor.broker.cli import add_broker_commands
+
+    add_broker_commands(commands)

@@ -1,0 +1,62 @@
+"""Decode and validate: raw bytes in, a validated model or a :class:`Failure` out."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ValidationError
+
+Stage = Literal["decode", "validate", "route", "handler"]
+
+MAX_DETAIL_BYTES = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why a record becomes a dead letter: the stage it failed at and the cause."""
+
+    stage: Stage
+    error_class: str
+    message: str
+    detail: str = ""
+    attempts: int = 1
+
+
+def decode(model: type[BaseModel], value: bytes | None) -> BaseModel | Failure:
+    """Validate ``value`` as JSON against ``model`` in one pass (pydantic parses and checks)."""
+    if value is None:
+        return Failure("decode", "NullValue", "record value is null")
+    try:
+        return model.model_validate_json(value)
+    except ValidationError as exc:
+        return classify(exc, value)
+
+
+def classify(exc: ValidationError, value: bytes) -> Failure:
+    """Tell bytes that are not JSON (stage decode) from JSON that breaks the model (validate)."""
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    if errors and errors[0]["type"] == "json_invalid":
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return Failure("decode", "UnicodeDecodeError", f"value is not UTF-8: {bad.reason}")
+        return Failure("decode", "JSONDecodeError", errors[0]["msg"])
+    first = errors[0] if errors else {"loc": (), "msg": str(exc)}
+    where = ".".join(str(part) for part in first["loc"]) or "<record>"
+    message = f"{len(errors)} validation error(s); {where}: {first['msg']}"
+    return Failure("validate", "ValidationError", message, validation_detail(errors))
+
+
+def validation_detail(errors: list[object], max_bytes: int = MAX_DETAIL_BYTES) -> str:
+    """Pydantic's error list as JSON, keeping as many whole errors as fit in ``max_bytes``."""
+    kept: list[object] = []
+    size = 2
+    for error in errors:
+        encoded = json.dumps(error, default=str, ensure_ascii=False)
+        size += len(encoded.encode()) + 1
+        if size > max_bytes:
+            break
+        kept.append(error)
+    return json.dumps(kept, default=str, ensure_ascii=False)

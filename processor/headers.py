@@ -1,0 +1,32 @@
+"""Header names the processor writes: the one place they are spelled."""
+
+# On every output record, so a downstream consumer can drop duplicates.
+EVENT_ID = "event-id"
+SOURCE = "source"
+
+# Added to every dead letter, next to the original headers.
+DLQ_STAGE = "dlq.error.stage"
+DLQ_CLASS = "dlq.error.class"
+DLQ_MESSAGE = "dlq.error.message"
+DLQ_DETAIL = "dlq.error.detail"
+DLQ_SOURCE_TOPIC = "dlq.source.topic"
+DLQ_SOURCE_PARTITION = "dlq.source.partition"
+DLQ_SOURCE_OFFSET = "dlq.source.offset"
+DLQ_SOURCE_TIMESTAMP = "dlq.source.timestamp"
+DLQ_GROUP = "dlq.consumer.group"
+DLQ_ATTEMPTS = "dlq.attempts"
+DLQ_FAILED_AT = "dlq.failed.at"
+
+DLQ_HEADERS = (
+    DLQ_STAGE,
+    DLQ_CLASS,
+    DLQ_MESSAGE,
+    DLQ_DETAIL,
+    DLQ_SOURCE_TOPIC,
+    DLQ_SOURCE_PARTITION,
+    DLQ_SOURCE_OFFSET,
+    DLQ_SOURCE_TIMESTAMP,
+    DLQ_GROUP,
+    DLQ_ATTEMPTS,
+    DLQ_FAILED_AT,
+)

@@ -1,0 +1,60 @@
+"""Which offset of a partition is safe to commit.
+
+Records finish out of order (different keys, different output partitions); the committed offset
+may only move past a record once it and every record before it are done.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class OffsetTracker:
+    """Offsets of one partition that were taken in and are not yet committable.
+
+    One tracker lives for one assignment of a partition. A revoked tracker is dropped from the
+    processor's map, so results that arrive late for it can never be committed (fencing).
+    """
+
+    __slots__ = ("_last", "_open", "_window", "revoked")
+
+    def __init__(self) -> None:
+        self._window: deque[int] = deque()  # tracked offsets at or after the first open one
+        self._open: set[int] = set()  # tracked offsets not yet done
+        self._last: int | None = None
+        self.revoked = False
+
+    def track(self, offset: int) -> None:
+        """Take in ``offset``; offsets must arrive in increasing order, as a partition yields them."""
+        if self._last is not None and offset <= self._last:
+            raise ValueError(f"offset {offset} tracked after {self._last}")
+        self._last = offset
+        self._window.append(offset)
+        self._open.add(offset)
+
+    def mark_done(self, offset: int) -> int:
+        """Record that ``offset`` is finished; returns how many offsets left the window."""
+        if offset not in self._open:
+            return 0
+        self._open.remove(offset)
+        window = self._window
+        before = len(window)
+        while window and window[0] not in self._open:
+            window.popleft()
+        return before - len(window)
+
+    def committable(self) -> int | None:
+        """The offset to commit (the next one to read), or None before anything was tracked."""
+        if self._last is None:
+            return None
+        return self._window[0] if self._window else self._last + 1
+
+    @property
+    def window(self) -> int:
+        """Offsets held from the first unfinished one on: what a restart would read again."""
+        return len(self._window)
+
+    @property
+    def in_flight(self) -> int:
+        """Offsets taken in and not yet done."""
+        return len(self._open)

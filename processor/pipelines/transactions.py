@@ -1,0 +1,83 @@
+"""The built-in pipeline: ledger transactions, routed to additions and refunds by ``op``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from processor.pipeline import Output, Source
+
+HIGH_VALUE_AMOUNT = Decimal("10.00")
+CENTS = Decimal("0.01")
+
+NonEmpty = Annotated[StrictStr, Field(min_length=1)]
+
+
+class Transaction(BaseModel):
+    """One ledger transaction as producers write it. Unknown fields are ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: NonEmpty
+    account: NonEmpty
+    op: Literal["add", "refund"]
+    # A string or a JSON number; booleans and non-finite values are refused.
+    amount: Annotated[Decimal, Field(gt=0, decimal_places=2, allow_inf_nan=False, max_digits=20)]
+    currency: Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$")]
+    quantity: Annotated[StrictInt, Field(ge=1)]
+    ts: Annotated[AwareDatetime, Field(strict=True)] | None = None
+
+
+class LedgerEntry(BaseModel):
+    """What the outputs carry: the normalised transaction plus derived fields."""
+
+    id: str
+    account: str
+    op: Literal["add", "refund"]
+    amount: str
+    currency: str
+    quantity: int
+    ts: datetime | None
+    sign: Literal[1, -1]
+    total: str
+    high_value: bool
+
+
+def ledger_entry(tx: Transaction) -> LedgerEntry:
+    return LedgerEntry(
+        id=tx.id,
+        account=tx.account,
+        op=tx.op,
+        amount=str(tx.amount.quantize(CENTS)),
+        currency=tx.currency,
+        quantity=tx.quantity,
+        ts=tx.ts,
+        sign=1 if tx.op == "add" else -1,
+        total=str((tx.amount * tx.quantity).quantize(CENTS)),
+        high_value=tx.amount >= HIGH_VALUE_AMOUNT,
+    )
+
+
+class TransactionsPipeline:
+    """Adds go to ``<input>.additions``, refunds to ``<input>.refunds``, keyed by account."""
+
+    model = Transaction
+
+    def output_topics(self, input_topic: str) -> Sequence[str]:
+        return (f"{input_topic}.additions", f"{input_topic}.refunds")
+
+    def route(self, record: Transaction, source: Source) -> Output:
+        suffix = "additions" if record.op == "add" else "refunds"
+        return Output(
+            topic=f"{source.topic}.{suffix}",
+            key=record.account.encode(),
+            value=ledger_entry(record).model_dump_json().encode(),
+            event_id=record.id,
+        )
+
+
+pipeline = TransactionsPipeline()

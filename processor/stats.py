@@ -1,0 +1,24 @@
+"""Counters the processor keeps about itself (read by tests, logs and metrics)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Stats:
+    consumed: int = 0
+    routed: Counter[str] = field(default_factory=Counter)  # by output topic
+    dead_lettered: Counter[tuple[str, str]] = field(default_factory=Counter)  # (stage, class)
+    dropped: int = 0
+    delivered: int = 0
+    handler_retries: int = 0
+    producer_retries: int = 0
+    pauses: int = 0
+    resumes: int = 0
+    commits: int = 0
+    commit_failures: int = 0
+    rebalances: int = 0
+    revoked_dropped: int = 0
+    committed: dict[tuple[str, int], int] = field(default_factory=dict)

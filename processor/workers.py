@@ -1,0 +1,95 @@
+"""Workers: N asyncio tasks, each draining its own lane of records in order.
+
+A record's lane is chosen by its key, so two records with the same key are handled one after
+the other, in input order, by the same worker. Keyless records spread over all lanes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from processor.inflight import InFlight
+from processor.logs import get_logger
+
+log = get_logger("processor.workers")
+
+Handle = Callable[[InFlight], Awaitable[None] | None]
+
+# Let the event loop run (heartbeats, fetches, acks) after this many records handled in a row.
+YIELD_EVERY = 64
+
+
+class _Lane:
+    __slots__ = ("items", "wake")
+
+    def __init__(self) -> None:
+        self.items: deque[InFlight] = deque()
+        self.wake = asyncio.Event()
+
+
+class Workers:
+    """Routes each record to a lane and runs one task per lane."""
+
+    def __init__(self, count: int, handle: Handle) -> None:
+        self._lanes = [_Lane() for _ in range(count)]
+        self._handle = handle
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._work(lane)) for lane in self._lanes]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    def put(self, item: InFlight) -> None:
+        source = item.source
+        spread = hash(source.key) if source.key else source.offset
+        lane = self._lanes[spread % len(self._lanes)]
+        lane.items.append(item)
+        lane.wake.set()
+
+    def drop(self, partitions: set[tuple[str, int]]) -> list[InFlight]:
+        """Remove the queued (not yet started) records of ``partitions`` and return them."""
+        dropped: list[InFlight] = []
+        for lane in self._lanes:
+            kept: deque[InFlight] = deque()
+            for item in lane.items:
+                if (item.source.topic, item.source.partition) in partitions:
+                    dropped.append(item)
+                else:
+                    kept.append(item)
+            lane.items = kept
+        return dropped
+
+    @property
+    def tasks(self) -> list[asyncio.Task[None]]:
+        return list(self._tasks)
+
+    @property
+    def queued(self) -> int:
+        return sum(len(lane.items) for lane in self._lanes)
+
+    async def _work(self, lane: _Lane) -> None:
+        handle = self._handle
+        streak = 0
+        while True:
+            if not lane.items:
+                lane.wake.clear()
+                streak = 0
+                await lane.wake.wait()
+                continue
+            pending = handle(lane.items.popleft())
+            if pending is not None:
+                await pending
+                streak = 0
+            else:
+                streak += 1
+                if streak >= YIELD_EVERY:
+                    streak = 0
+                    await asyncio.sleep(0)
