@@ -1,8 +1,8 @@
 """The processor: wires intake, workers, emitter and commits, and runs them until told to stop.
 
-    consumer -> Intake -> Workers -> RecordHandler -> Emitter -> broker ack
-                   ^                                                |
-                   +---- FlowControl / OffsetTracker <-- finish <---+
+consumer -> Intake -> Workers -> RecordHandler -> Emitter -> broker ack
+               ^                                                |
+               +---- FlowControl / OffsetTracker <-- finish <---+
 """
 
 from __future__ import annotations
@@ -54,11 +54,16 @@ class Processor:
         )
         self._crash: BaseException | None = None
         self.handler = RecordHandler(
-            pipeline=pipeline, emitter=self.emitter,
+            pipeline=pipeline,
+            emitter=self.emitter,
             guard=DeadLetterGuard(settings.dlq_window, settings.dlq_max_ratio),
-            stats=self.stats, dlq_topic=settings.dead_letter_topic, group_id=settings.group_id,
-            max_attempts=settings.handler_max_attempts, backoff=backoff,
-            finish=self._finish, halt=self.halt,
+            stats=self.stats,
+            dlq_topic=settings.dead_letter_topic,
+            group_id=settings.group_id,
+            max_attempts=settings.handler_max_attempts,
+            backoff=backoff,
+            finish=self._finish,
+            halt=self.halt,
         )
         self.workers = Workers(settings.workers, self.handler.handle)
         self.intake = Intake(self.consumer, self.flow, self.trackers, self.workers, self.stats)
@@ -100,8 +105,11 @@ class Processor:
     async def _serve(self) -> None:
         self.workers.start()
         loop = asyncio.get_running_loop()
-        tasks = [loop.create_task(self.intake.run()), *self.workers.tasks,
-                 loop.create_task(self.committer.run(self.settings.commit_interval_ms / 1000))]
+        tasks = [
+            loop.create_task(self.intake.run()),
+            *self.workers.tasks,
+            loop.create_task(self.committer.run(self.settings.commit_interval_ms / 1000)),
+        ]
         stop = loop.create_task(self._stop.wait())
         done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
         self.intake.stop()
@@ -195,11 +203,17 @@ def _count_by_partition(items: list[InFlight]) -> dict[tuple[str, int], int]:
 def _consumer(s: Settings) -> AIOKafkaConsumer:
     options: dict[str, Any] = kafka_client_options(s)
     return AIOKafkaConsumer(
-        **options, group_id=s.group_id, group_instance_id=s.group_instance_id,
-        enable_auto_commit=False, auto_offset_reset=s.auto_offset_reset,
-        max_poll_interval_ms=s.max_poll_interval_ms, session_timeout_ms=s.session_timeout_ms,
-        heartbeat_interval_ms=s.heartbeat_interval_ms, rebalance_timeout_ms=s.max_poll_interval_ms,
-        max_partition_fetch_bytes=s.max_partition_fetch_bytes, fetch_max_bytes=s.fetch_max_bytes,
+        **options,
+        group_id=s.group_id,
+        group_instance_id=s.group_instance_id,
+        enable_auto_commit=False,
+        auto_offset_reset=s.auto_offset_reset,
+        max_poll_interval_ms=s.max_poll_interval_ms,
+        session_timeout_ms=s.session_timeout_ms,
+        heartbeat_interval_ms=s.heartbeat_interval_ms,
+        rebalance_timeout_ms=s.max_poll_interval_ms,
+        max_partition_fetch_bytes=s.max_partition_fetch_bytes,
+        fetch_max_bytes=s.fetch_max_bytes,
         max_poll_records=s.queue_max_records,
     )
 
@@ -207,8 +221,12 @@ def _consumer(s: Settings) -> AIOKafkaConsumer:
 def _producer(s: Settings) -> AIOKafkaProducer:
     options: dict[str, Any] = kafka_client_options(s)
     return AIOKafkaProducer(
-        **options, enable_idempotence=True, acks="all",
-        max_batch_size=s.producer_batch_bytes, linger_ms=s.producer_linger_ms,
-        request_timeout_ms=s.producer_request_timeout_ms, max_request_size=s.max_request_size,
+        **options,
+        enable_idempotence=True,
+        acks="all",
+        max_batch_size=s.producer_batch_bytes,
+        linger_ms=s.producer_linger_ms,
+        request_timeout_ms=s.producer_request_timeout_ms,
+        max_request_size=s.max_request_size,
         compression_type=None if s.compression == "none" else s.compression,
     )

@@ -55,7 +55,9 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     for name, field in Settings.model_fields.items():
         default = field.default if field.default is not None else "unset"
         group.add_argument(
-            "--" + name.replace("_", "-"), dest=f"setting_{name}", metavar="VALUE",
+            "--" + name.replace("_", "-"),
+            dest=f"setting_{name}",
+            metavar="VALUE",
             help=f"{field.description or ''} (default: {default})".strip(),
         )
 

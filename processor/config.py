@@ -101,7 +101,7 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def describe(exc: ValidationError, flags: dict[str, Any]) -> str:
-    """One line naming the setting (as flag or env variable, as the user gave it) and the problem."""
+    """One line naming the setting (as the flag or env variable given) and the problem."""
     error = exc.errors(include_url=False)[0]
     field = str(error["loc"][0]) if error["loc"] else ""
     message = str(error["msg"]).removeprefix("Value error, ")

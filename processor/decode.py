@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -49,7 +50,7 @@ def classify(exc: ValidationError, value: bytes) -> Failure:
     return Failure("validate", "ValidationError", message, validation_detail(errors))
 
 
-def validation_detail(errors: list[object], max_bytes: int = MAX_DETAIL_BYTES) -> str:
+def validation_detail(errors: Sequence[object], max_bytes: int = MAX_DETAIL_BYTES) -> str:
     """Pydantic's error list as JSON, keeping as many whole errors as fit in ``max_bytes``."""
     kept: list[object] = []
     size = 2

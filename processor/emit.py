@@ -15,7 +15,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -26,6 +26,9 @@ from processor.pipeline import Headers
 from processor.stats import Stats
 
 T = TypeVar("T")
+# (key, value, headers, timestamp_ms, token): the token is handed back on delivery.
+_Entry: TypeAlias = tuple[bytes | None, bytes | None, Headers, int | None, T]
+
 log = get_logger("processor.emit")
 
 
@@ -42,10 +45,7 @@ class Backoff:
 
 @dataclass(slots=True)
 class _PartitionQueue(Generic[T]):
-    # (key, value, headers, timestamp_ms, token): the token is handed back on delivery.
-    records: deque[tuple[bytes | None, bytes | None, Headers, int | None, T]] = field(
-        default_factory=deque
-    )
+    records: deque[_Entry[T]] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
@@ -68,8 +68,7 @@ class Emitter(Generic[T]):
         self._on_crash = on_crash
         self._partitions: dict[str, int] = {}
         self._queues: dict[tuple[str, int], _PartitionQueue[T]] = {}
-        self._unresolved: dict[str, list[tuple[bytes | None, bytes | None, Headers, int | None, T]]]
-        self._unresolved = {}
+        self._unresolved: dict[str, list[_Entry[T]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.pending = 0
 
@@ -116,13 +115,13 @@ class Emitter(Generic[T]):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _park(self, topic: str, entry: tuple[Any, ...]) -> None:
+    def _park(self, topic: str, entry: _Entry[T]) -> None:
         # Metadata for this topic is not known yet: keep its records in order until it is.
         parked = self._unresolved.get(topic)
         if parked is None:
             parked = self._unresolved[topic] = []
             self._spawn(self._resolve_and_release(topic))
-        parked.append(entry)  # type: ignore[arg-type]
+        parked.append(entry)
 
     async def _resolve_and_release(self, topic: str) -> None:
         await self._resolve(topic)
@@ -156,8 +155,9 @@ class Emitter(Generic[T]):
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self._on_crash(task.exception())  # a bug, not a broker fault: stop loudly
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            self._on_crash(error)  # a bug, not a broker fault: stop loudly
 
     async def _send_forever(self, topic: str, partition: int, queue: _PartitionQueue[T]) -> None:
         records = queue.records
@@ -178,7 +178,12 @@ class Emitter(Generic[T]):
             batch = self._producer.create_batch()
             count = 0
             for key, value, headers, timestamp_ms, _ in records:
-                if batch.append(key=key, value=value, timestamp=timestamp_ms, headers=list(headers)) is None:
+                if (
+                    batch.append(
+                        key=key, value=value, timestamp=timestamp_ms, headers=list(headers)
+                    )
+                    is None
+                ):
                     break
                 count += 1
             try:
@@ -190,8 +195,11 @@ class Emitter(Generic[T]):
                 attempt += 1
                 self._stats.producer_retries += 1
                 log.warning(
-                    "send_failed", topic=topic, partition=partition, records=count,
-                    error=repr(exc), attempt=attempt,
+                    "send_failed",
+                    topic=topic,
+                    partition=partition,
+                    records=count,
+                    error=repr(exc),
+                    attempt=attempt,
                 )
                 await asyncio.sleep(self._backoff.delay_s(attempt))
-

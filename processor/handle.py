@@ -16,7 +16,7 @@ from processor.emit import Backoff, Emitter
 from processor.guard import DeadLetterGuard
 from processor.inflight import InFlight
 from processor.logs import get_logger
-from processor.pipeline import Drop, Output, Pipeline, Reject
+from processor.pipeline import Drop, Headers, Output, Pipeline, Reject
 from processor.stats import Stats
 
 log = get_logger("processor.handle")
@@ -82,8 +82,14 @@ class RecordHandler:
         source = item.source
         attempts = 1
         while attempts < self._max_attempts:
-            log.warning("handler_error", topic=source.topic, partition=source.partition,
-                        offset=source.offset, attempt=attempts, error=repr(error))
+            log.warning(
+                "handler_error",
+                topic=source.topic,
+                partition=source.partition,
+                offset=source.offset,
+                attempt=attempts,
+                error=repr(error),
+            )
             self._stats.handler_retries += 1
             await asyncio.sleep(self._backoff.delay_s(attempts))
             if item.tracker.revoked:
@@ -100,19 +106,22 @@ class RecordHandler:
             self._apply(item, outcome)
             return
         message = str(error) or repr(error)
-        self._dead_letter(item, Failure("handler", type(error).__name__, message, attempts=attempts))
+        self._dead_letter(
+            item, Failure("handler", type(error).__name__, message, attempts=attempts)
+        )
 
     def _apply(self, item: InFlight, outcome: object) -> None:
         if isinstance(outcome, Output):
             if self._guard.observe(False):
                 return
             source = item.source
-            added = ((h.SOURCE, source_header(source)),)
+            added: Headers = ((h.SOURCE, source_header(source)),)
             if outcome.event_id is not None:
                 added = ((h.EVENT_ID, outcome.event_id.encode()), *added)
             self._stats.routed[outcome.topic] += 1
-            self._emitter.submit(outcome.topic, outcome.key, outcome.value,
-                                 outcome.headers + added, item)
+            self._emitter.submit(
+                outcome.topic, outcome.key, outcome.value, outcome.headers + added, item
+            )
         elif isinstance(outcome, Reject):
             self._dead_letter(item, Failure("route", outcome.error_class, outcome.reason))
         elif isinstance(outcome, Drop):
@@ -127,14 +136,22 @@ class RecordHandler:
     def _dead_letter(self, item: InFlight, failure: Failure) -> None:
         source = item.source
         if self._guard.observe(True):
-            self._halt(f"more than the allowed share of dead letters; last at "
-                       f"{source.topic}/{source.partition}/{source.offset}")
+            self._halt(
+                f"more than the allowed share of dead letters; last at "
+                f"{source.topic}/{source.partition}/{source.offset}"
+            )
             return
         self._stats.dead_lettered[(failure.stage, failure.error_class)] += 1
-        log.info("dead_letter", topic=source.topic, partition=source.partition,
-                 offset=source.offset, stage=failure.stage, error_class=failure.error_class,
-                 message=failure.message[:200])
+        log.info(
+            "dead_letter",
+            topic=source.topic,
+            partition=source.partition,
+            offset=source.offset,
+            stage=failure.stage,
+            error_class=failure.error_class,
+            message=failure.message[:200],
+        )
         headers = dead_letter_headers(source, failure, self._group_id)
-        self._emitter.submit(self._dlq_topic, source.key, item.value, headers, item,
-                             timestamp_ms=source.timestamp_ms)
-
+        self._emitter.submit(
+            self._dlq_topic, source.key, item.value, headers, item, timestamp_ms=source.timestamp_ms
+        )

@@ -25,7 +25,7 @@ class OffsetTracker:
         self.revoked = False
 
     def track(self, offset: int) -> None:
-        """Take in ``offset``; offsets must arrive in increasing order, as a partition yields them."""
+        """Take in ``offset``; offsets must increase, as a partition yields them."""
         if self._last is not None and offset <= self._last:
             raise ValueError(f"offset {offset} tracked after {self._last}")
         self._last = offset

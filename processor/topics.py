@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -39,8 +40,9 @@ async def ensure_topics(settings: Settings, pipeline: Pipeline) -> list[TopicRep
                 reports.append(_compare(topic, existing[topic], settings.topic_partitions))
             else:
                 await _create(admin, topic, settings)
-                reports.append(TopicReport(topic, "created",
-                                           f"partitions={settings.topic_partitions}"))
+                reports.append(
+                    TopicReport(topic, "created", f"partitions={settings.topic_partitions}")
+                )
         return reports
     finally:
         await admin.close()
@@ -56,10 +58,8 @@ async def _partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> di
 
 async def _create(admin: AIOKafkaAdminClient, topic: str, settings: Settings) -> None:
     new = NewTopic(topic, settings.topic_partitions, settings.topic_replication_factor)
-    try:
+    with contextlib.suppress(TopicAlreadyExistsError):  # another instance was quicker
         await admin.create_topics([new])
-    except TopicAlreadyExistsError:
-        pass  # another instance created it a moment ago
 
 
 def _compare(topic: str, partitions: int, wanted: int) -> TopicReport:
