@@ -53,11 +53,11 @@ def classify(exc: ValidationError, value: bytes) -> Failure:
 def validation_detail(errors: Sequence[object], max_bytes: int = MAX_DETAIL_BYTES) -> str:
     """Pydantic's error list as JSON, keeping as many whole errors as fit in ``max_bytes``."""
     kept: list[object] = []
-    size = 2
+    size = 2  # the brackets
     for error in errors:
-        encoded = json.dumps(error, default=str, ensure_ascii=False)
-        size += len(encoded.encode()) + 1
+        encoded = json.dumps(error, default=str, ensure_ascii=False, separators=(",", ":"))
+        size += len(encoded.encode()) + (1 if kept else 0)  # the comma before it
         if size > max_bytes:
             break
         kept.append(error)
-    return json.dumps(kept, default=str, ensure_ascii=False)
+    return json.dumps(kept, default=str, ensure_ascii=False, separators=(",", ":"))

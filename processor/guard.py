@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 
 class DeadLetterGuard:
     """Trips when more than ``max_ratio`` of the last ``window`` outcomes were dead letters.
@@ -21,7 +24,8 @@ class DeadLetterGuard:
         self._ring = bytearray(window)
         self._next = 0
         self._count = 0
-        self._limit = max_ratio * window
+        # Exact: 0.57 * 100 is 56.999... in floating point, and 57 of 100 must not trip.
+        self._limit = math.floor(Fraction(str(max_ratio)) * window)
         self.tripped = False
 
     def observe(self, dead_letter: bool) -> bool:

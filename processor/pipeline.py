@@ -93,7 +93,9 @@ def load_pipeline(spec: str) -> Pipeline:
         found = getattr(module, attribute)
     except AttributeError:
         raise PipelineLoadError(f"module {module_name!r} has no attribute {attribute!r}") from None
-    candidate = found if isinstance(found, Pipeline) else found() if callable(found) else found
+    # A class (even one whose attributes satisfy the protocol) or a factory is called once.
+    is_factory = isinstance(found, type) or (callable(found) and not isinstance(found, Pipeline))
+    candidate = found() if is_factory else found
     if not isinstance(candidate, Pipeline):
         raise PipelineLoadError(f"{spec!r} is not a pipeline (needs model, output_topics, route)")
     if not (isinstance(candidate.model, type) and issubclass(candidate.model, BaseModel)):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
@@ -13,6 +13,9 @@ from processor.pipeline import Output, Source
 
 HIGH_VALUE_AMOUNT = Decimal("10.00")
 CENTS = Decimal("0.01")
+MAX_QUANTITY = 10**18
+# Wide enough for a 20-digit amount times the largest quantity, so totals are exact.
+EXACT = Context(prec=64)
 
 NonEmpty = Annotated[StrictStr, Field(min_length=1)]
 
@@ -28,7 +31,7 @@ class Transaction(BaseModel):
     # A string or a JSON number; booleans and non-finite values are refused.
     amount: Annotated[Decimal, Field(gt=0, decimal_places=2, allow_inf_nan=False, max_digits=20)]
     currency: Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$")]
-    quantity: Annotated[StrictInt, Field(ge=1)]
+    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
     ts: Annotated[AwareDatetime, Field(strict=True)] | None = None
 
 
@@ -52,12 +55,12 @@ def ledger_entry(tx: Transaction) -> LedgerEntry:
         id=tx.id,
         account=tx.account,
         op=tx.op,
-        amount=str(tx.amount.quantize(CENTS)),
+        amount=str(EXACT.quantize(tx.amount, CENTS)),
         currency=tx.currency,
         quantity=tx.quantity,
         ts=tx.ts,
         sign=1 if tx.op == "add" else -1,
-        total=str((tx.amount * tx.quantity).quantize(CENTS)),
+        total=str(EXACT.quantize(EXACT.multiply(tx.amount, tx.quantity), CENTS)),
         high_value=tx.amount >= HIGH_VALUE_AMOUNT,
     )
 

@@ -1,0 +1,157 @@
+"""load_pipeline: ``package.module:attribute`` names an instance, a class or a factory."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from pydantic import BaseModel
+
+from processor.pipeline import (
+    Drop,
+    Output,
+    Pipeline,
+    PipelineLoadError,
+    Reject,
+    Source,
+    load_pipeline,
+)
+from processor.pipelines.transactions import Transaction, TransactionsPipeline
+from processor.pipelines.transactions import pipeline as builtin_pipeline
+
+BUILTIN = "processor.pipelines.transactions:pipeline"
+HERE = __name__  # this module is importable under this name while the tests run
+
+
+class Event(BaseModel):
+    kind: str
+
+
+class EventPipeline:
+    """A small valid pipeline: keeps "good" events, rejects "bad" ones, drops the rest."""
+
+    model = Event
+
+    def output_topics(self, input_topic: str) -> Sequence[str]:
+        return (f"{input_topic}.out",)
+
+    def route(self, record: Event, source: Source) -> Output | Reject | Drop:
+        if record.kind == "good":
+            return Output(f"{source.topic}.out", record.model_dump_json().encode())
+        if record.kind == "bad":
+            return Reject("bad kind")
+        return Drop("not interesting")
+
+
+event_pipeline = EventPipeline()
+
+
+def make_event_pipeline() -> EventPipeline:
+    return EventPipeline()
+
+
+class WithoutRoute:
+    model = Event
+
+    def output_topics(self, input_topic: str) -> Sequence[str]:
+        return ()
+
+
+class WithoutModel:
+    def output_topics(self, input_topic: str) -> Sequence[str]:
+        return ()
+
+    def route(self, record: object, source: Source) -> Drop:
+        return Drop("x")
+
+
+class NotPydanticModel(EventPipeline):
+    model = dict  # type: ignore[assignment]
+
+
+without_route = WithoutRoute()
+without_model = WithoutModel()
+not_pydantic_model = NotPydanticModel()
+not_a_pipeline = 42
+
+
+def make_nothing() -> None:
+    return None
+
+
+def load_error(spec: str) -> str:
+    with pytest.raises(PipelineLoadError) as caught:
+        load_pipeline(spec)
+    return str(caught.value)
+
+
+def test_the_builtin_spec_loads_the_transactions_pipeline() -> None:
+    loaded = load_pipeline(BUILTIN)
+    assert loaded is builtin_pipeline
+    assert loaded.model is Transaction
+
+
+def test_an_instance_loads_as_itself() -> None:
+    assert load_pipeline(f"{HERE}:event_pipeline") is event_pipeline
+
+
+def test_a_factory_is_called_with_no_arguments() -> None:
+    loaded = load_pipeline(f"{HERE}:make_event_pipeline")
+    assert isinstance(loaded, EventPipeline)
+    assert loaded is not event_pipeline
+
+
+@pytest.mark.parametrize(
+    "spec", [f"{HERE}:EventPipeline", "processor.pipelines.transactions:TransactionsPipeline"]
+)
+def test_a_class_is_instantiated_with_no_arguments(spec: str) -> None:
+    loaded = load_pipeline(spec)
+    assert not isinstance(loaded, type)
+    assert isinstance(loaded, EventPipeline | TransactionsPipeline)
+    assert loaded.output_topics("in")
+
+
+def test_a_loaded_pipeline_satisfies_the_protocol() -> None:
+    assert isinstance(load_pipeline(f"{HERE}:make_event_pipeline"), Pipeline)
+
+
+def test_a_loaded_pipeline_routes_records() -> None:
+    loaded = load_pipeline(f"{HERE}:event_pipeline")
+    source = Source("events", 0, 0, None, (), 0)
+    assert isinstance(loaded.route(Event(kind="good"), source), Output)
+    assert isinstance(loaded.route(Event(kind="bad"), source), Reject)
+    assert isinstance(loaded.route(Event(kind="meh"), source), Drop)
+
+
+@pytest.mark.parametrize("spec", ["processor.pipelines.transactions", "", ":pipeline", "module:"])
+def test_a_spec_without_module_and_attribute_is_refused(spec: str) -> None:
+    assert "package.module:attribute" in load_error(spec)
+
+
+def test_a_missing_module_is_refused_naming_it() -> None:
+    message = load_error("no_such_package.pipelines:pipeline")
+    assert "cannot import module 'no_such_package.pipelines'" in message
+
+
+def test_a_missing_attribute_is_refused_naming_it() -> None:
+    message = load_error("processor.pipelines.transactions:no_such_pipeline")
+    assert "'processor.pipelines.transactions'" in message
+    assert "no attribute 'no_such_pipeline'" in message
+
+
+@pytest.mark.parametrize(
+    "attribute",
+    ["without_route", "WithoutRoute", "without_model", "not_a_pipeline", "make_nothing"],
+)
+def test_an_object_that_is_not_a_pipeline_is_refused(attribute: str) -> None:
+    message = load_error(f"{HERE}:{attribute}")
+    assert "is not a pipeline" in message
+    assert attribute in message
+
+
+def test_a_model_that_is_not_a_pydantic_model_is_refused() -> None:
+    assert "model must be a pydantic BaseModel subclass" in load_error(f"{HERE}:not_pydantic_model")
+
+
+def test_a_load_error_is_a_value_error() -> None:
+    assert issubclass(PipelineLoadError, ValueError)
