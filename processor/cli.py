@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import signal
 import sys
@@ -17,6 +18,9 @@ from processor.pipeline import Pipeline, PipelineLoadError, load_pipeline
 from processor.topics import ensure_topics
 
 EXIT_USAGE = 2
+
+# Modules that add subcommands: each has ``register(commands)`` taking the subparsers object.
+COMMAND_MODULES = ("processor.broker.cli",)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     ensure = topic_commands.add_parser("ensure", help="create missing topics, report differences")
     add_settings_flags(ensure)
     ensure.set_defaults(func=_ensure_topics)
-    _add_broker_commands(commands)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(commands)
     return parser
 
 
@@ -105,8 +110,3 @@ def _ensure_topics(args: argparse.Namespace) -> int:
         print(report.line())
     return 1 if any(report.state == "differs" for report in reports) else 0
 
-
-def _add_broker_commands(commands: Any) -> None:
-    from processor.broker.cli import add_broker_commands
-
-    add_broker_commands(commands)
