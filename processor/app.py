@@ -50,7 +50,12 @@ class Processor:
         self.consumer = _consumer(settings)
         self.producer = _producer(settings)
         self.emitter: Emitter[InFlight] = Emitter(
-            self.producer, self._finish, self.stats, backoff, on_crash=self._crashed
+            self.producer,
+            self._finish,
+            self.stats,
+            backoff,
+            on_crash=self._crashed,
+            on_too_large=lambda topic, entry: self.handler.too_large(topic, entry),
         )
         self._crash: BaseException | None = None
         self.handler = RecordHandler(

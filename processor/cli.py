@@ -20,7 +20,7 @@ from processor.topics import ensure_topics
 EXIT_USAGE = 2
 
 # Modules that add subcommands: each has ``register(commands)`` taking the subparsers object.
-COMMAND_MODULES = ("processor.broker.cli",)
+COMMAND_MODULES = ("processor.broker.cli", "processor.audit_command")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -109,4 +109,3 @@ def _ensure_topics(args: argparse.Namespace) -> int:
     for report in reports:
         print(report.line())
     return 1 if any(report.state == "differs" for report in reports) else 0
-

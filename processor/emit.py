@@ -18,7 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeAlias, TypeVar
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 from aiokafka.partitioner import murmur2
 
 from processor.logs import get_logger
@@ -27,7 +32,8 @@ from processor.stats import Stats
 
 T = TypeVar("T")
 # (key, value, headers, timestamp_ms, token): the token is handed back on delivery.
-_Entry: TypeAlias = tuple[bytes | None, bytes | None, Headers, int | None, T]
+Entry: TypeAlias = tuple[bytes | None, bytes | None, Headers, int | None, T]
+TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError)
 
 log = get_logger("processor.emit")
 
@@ -45,7 +51,7 @@ class Backoff:
 
 @dataclass(slots=True)
 class _PartitionQueue(Generic[T]):
-    records: deque[_Entry[T]] = field(default_factory=deque)
+    records: deque[Entry[T]] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
@@ -60,15 +66,17 @@ class Emitter(Generic[T]):
         stats: Stats,
         backoff: Backoff,
         on_crash: Callable[[BaseException], None],
+        on_too_large: Callable[[str, Entry[T]], None],
     ) -> None:
         self._producer = producer
         self._on_delivered = on_delivered
         self._stats = stats
         self._backoff = backoff
         self._on_crash = on_crash
+        self._on_too_large = on_too_large
         self._partitions: dict[str, int] = {}
         self._queues: dict[tuple[str, int], _PartitionQueue[T]] = {}
-        self._unresolved: dict[str, list[_Entry[T]]] = {}
+        self._unresolved: dict[str, list[Entry[T]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.pending = 0
 
@@ -115,7 +123,7 @@ class Emitter(Generic[T]):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _park(self, topic: str, entry: _Entry[T]) -> None:
+    def _park(self, topic: str, entry: Entry[T]) -> None:
         # Metadata for this topic is not known yet: keep its records in order until it is.
         parked = self._unresolved.get(topic)
         if parked is None:
@@ -167,30 +175,33 @@ class Emitter(Generic[T]):
                 await queue.wake.wait()
                 continue
             count = await self._send_head(topic, partition, records)
+            if count == 0:  # the head record alone is more than the broker accepts
+                self.pending -= 1
+                self._on_too_large(topic, records.popleft())
+                continue
             self.pending -= count
             for _ in range(count):
                 self._on_delivered(records.popleft()[4])
 
-    async def _send_head(self, topic: str, partition: int, records: deque[Any]) -> int:
-        """Send one batch from the head of ``records`` until the broker acknowledges it."""
+    async def _send_head(self, topic: str, partition: int, records: deque[Entry[T]]) -> int:
+        """Send one batch from the head of ``records`` until the broker acknowledges it.
+
+        Returns how many records it held, or 0 when the first record alone is too large.
+        """
         attempt = 0
+        limit = len(records)
         while True:
-            batch = self._producer.create_batch()
-            count = 0
-            for key, value, headers, timestamp_ms, _ in records:
-                if (
-                    batch.append(
-                        key=key, value=value, timestamp=timestamp_ms, headers=list(headers)
-                    )
-                    is None
-                ):
-                    break
-                count += 1
+            batch, count = self._fill(records, limit)
             try:
                 delivery = await self._producer.send_batch(batch, topic, partition=partition)
                 await delivery
                 self._stats.delivered += count
                 return count
+            except TOO_LARGE as exc:
+                if count == 1:
+                    log.error("record_too_large", topic=topic, partition=partition, error=repr(exc))
+                    return 0
+                limit = max(1, count // 2)  # the topic takes smaller batches: split and go on
             except KafkaError as exc:
                 attempt += 1
                 self._stats.producer_retries += 1
@@ -203,3 +214,17 @@ class Emitter(Generic[T]):
                     attempt=attempt,
                 )
                 await asyncio.sleep(self._backoff.delay_s(attempt))
+
+    def _fill(self, records: deque[Entry[T]], limit: int) -> tuple[Any, int]:
+        batch = self._producer.create_batch()
+        count = 0
+        for key, value, headers, timestamp_ms, _ in records:
+            if count == limit:
+                break
+            if (
+                batch.append(key=key, value=value, timestamp=timestamp_ms, headers=list(headers))
+                is None
+            ):
+                break
+            count += 1
+        return batch, count

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from processor import headers as h
 from processor.deadletter import dead_letter_headers, source_header
 from processor.decode import Failure, decode
-from processor.emit import Backoff, Emitter
+from processor.emit import Backoff, Emitter, Entry
 from processor.guard import DeadLetterGuard
 from processor.inflight import InFlight
 from processor.logs import get_logger
@@ -132,6 +132,21 @@ class RecordHandler:
         else:
             message = f"route returned {type(outcome).__name__}, not Output, Reject or Drop"
             self._dead_letter(item, Failure("route", "NoRoute", message))
+
+    def too_large(self, topic: str, entry: Entry[InFlight]) -> None:
+        """The broker refused a record for its size: an output becomes a dead letter."""
+        key, value, headers, timestamp_ms, item = entry
+        if topic != self._dlq_topic:
+            message = f"the output for {topic} is larger than the topic accepts"
+            self._dead_letter(item, Failure("route", "RecordTooLarge", message))
+            return
+        # A dead letter too large for its topic: shed our own detail first; if that is not
+        # enough, keep retrying loudly (never lose it) until the topic's limit is raised.
+        slim = tuple((n, b"" if n == h.DLQ_DETAIL else v) for n, v in headers)
+        delay_s = 0.0 if slim != headers else self._backoff.max_s
+        asyncio.get_running_loop().call_later(
+            delay_s, self._emitter.submit, topic, key, value, slim, item, timestamp_ms
+        )
 
     def _dead_letter(self, item: InFlight, failure: Failure) -> None:
         source = item.source

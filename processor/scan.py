@@ -1,0 +1,48 @@
+"""Read a whole topic, from its beginning to the end it had when the scan started, with no group."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from processor.config import Settings, kafka_client_options
+
+
+class UnknownTopicError(LookupError):
+    """The topic does not exist on the cluster."""
+
+
+async def scan(settings: Settings, topic: str) -> AsyncIterator[Any]:
+    """Yield every record of ``topic`` (aiokafka ``ConsumerRecord``s), in order per partition."""
+    consumer = AIOKafkaConsumer(
+        **kafka_client_options(settings), enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    try:
+        partitions = await _partitions(consumer, topic)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        remaining = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
+        while remaining:
+            batches = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, records in batches.items():
+                for record in records:
+                    if record.offset < ends[tp]:
+                        yield record
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    numbers = consumer.partitions_for_topic(topic)
+    if not numbers:
+        await consumer._client.force_metadata_update()  # the client only knows assigned topics
+        numbers = consumer.partitions_for_topic(topic)
+    if not numbers:
+        raise UnknownTopicError(f"topic {topic!r} does not exist")
+    return [TopicPartition(topic, number) for number in sorted(numbers)]
