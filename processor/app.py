@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 
 from processor.commit import Committer
 from processor.config import Settings, kafka_client_options
-from processor.emit import Backoff, Emitter
+from processor.emit import Backoff, Emitter, Entry
 from processor.flow import FlowControl
 from processor.guard import DeadLetterGuard
 from processor.handle import RecordHandler
@@ -28,6 +28,9 @@ from processor.stats import Stats
 from processor.workers import Workers
 
 log = get_logger("processor.app")
+
+# Room for the batch and record framing around the largest single record we send.
+RECORD_OVERHEAD_BYTES = 1024
 
 EXIT_OK = 0
 EXIT_HALTED = 3
@@ -48,15 +51,10 @@ class Processor:
         self._stop = asyncio.Event()
         backoff = Backoff(settings.retry_backoff_s, settings.retry_backoff_max_s)
         self.consumer = _consumer(settings)
-        self.producer = _producer(settings)
         self.emitter: Emitter[InFlight] = Emitter(
-            self.producer,
-            self._finish,
-            self.stats,
-            backoff,
-            on_crash=self._crashed,
-            on_too_large=lambda topic, entry: self.handler.too_large(topic, entry),
-        )
+            lambda: _producer(settings), self, self.stats, backoff,
+            max_record_bytes=settings.max_request_size - RECORD_OVERHEAD_BYTES,
+        )  # fmt: skip
         self._crash: BaseException | None = None
         self.handler = RecordHandler(
             pipeline=pipeline,
@@ -67,7 +65,7 @@ class Processor:
             group_id=settings.group_id,
             max_attempts=settings.handler_max_attempts,
             backoff=backoff,
-            finish=self._finish,
+            finish=self.delivered,
             halt=self.halt,
         )
         self.workers = Workers(settings.workers, self.handler.handle)
@@ -86,7 +84,7 @@ class Processor:
             log.error("halted", reason=reason)
             self._stop.set()
 
-    def _crashed(self, error: BaseException) -> None:
+    def crashed(self, error: BaseException) -> None:
         log.error("task_crashed", error=repr(error))
         self._crash = self._crash or error
         self.committer.enabled = False
@@ -96,9 +94,8 @@ class Processor:
         """Run until ``stop()`` or a halt; returns the process exit code."""
         s = self.settings
         outputs = [*self.pipeline.output_topics(s.input_topic), s.dead_letter_topic]
-        await self.producer.start()
         try:
-            await self.emitter.learn_topics(outputs)
+            await self.emitter.start(outputs)
             self.consumer.subscribe([s.input_topic], listener=_Rebalance(self))
             await self.consumer.start()
             log.info("started", input_topic=s.input_topic, outputs=outputs, group_id=s.group_id)
@@ -144,14 +141,13 @@ class Processor:
 
     async def _close(self) -> None:
         await self.workers.stop()
-        await self.emitter.close()
         with contextlib.suppress(Exception):
             await self.consumer.stop()  # leaves the group; nothing is committed here
         with contextlib.suppress(Exception):
-            await self.producer.stop()
+            await self.emitter.close()  # flushes and stops the producer
         log.info("stopped", halted=self.halted)
 
-    def _finish(self, item: InFlight) -> None:
+    def delivered(self, item: InFlight) -> None:
         """An outcome is acknowledged (or a record dropped): its offset is done."""
         tracker = item.tracker
         left_window = tracker.mark_done(item.source.offset)
@@ -177,6 +173,9 @@ class Processor:
             self.flow.release(tracker.window, 0)
             del self.trackers[tp]
         log.info("partitions_revoked", partitions=sorted(map(str, owned)), dropped=len(dropped))
+
+    def too_large(self, topic: str, entry: Entry[InFlight]) -> None:
+        self.handler.too_large(topic, entry)
 
     def assign(self, partitions: set[TopicPartition]) -> None:
         self.stats.rebalances += 1

@@ -3,7 +3,7 @@
 Each destination partition has its own queue and sender task. A sender fills one batch from the
 head of its queue, sends it, and waits for the broker's acknowledgement before it sends the next,
 so records of one key keep their order even when a batch must be retried. Only after the ack is a
-record handed back (``on_delivered``) to have its source offset marked done. An unavailable topic
+record handed back (``delivered``) to have its source offset marked done. An unavailable topic
 is never a record's fault: the sender retries with back-off for as long as it takes, while intake
 pauses because nothing is released.
 """
@@ -15,14 +15,17 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeAlias, TypeVar
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
+    InvalidProducerEpoch,
     KafkaError,
     MessageSizeTooLargeError,
+    OutOfOrderSequenceNumber,
     RecordListTooLargeError,
     RecordTooLargeError,
+    UnknownProducerId,
 )
 from aiokafka.partitioner import murmur2
 
@@ -31,11 +34,27 @@ from processor.pipeline import Headers
 from processor.stats import Stats
 
 T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
 # (key, value, headers, timestamp_ms, token): the token is handed back on delivery.
 Entry: TypeAlias = tuple[bytes | None, bytes | None, Headers, int | None, T]
+
 TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError)
+# After these the producer's sequence numbers for a partition no longer match the broker's
+# (aiokafka does not reset them itself), so only a new producer id gets writes going again.
+BROKEN_SEQUENCE = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, *TOO_LARGE)
 
 log = get_logger("processor.emit")
+
+
+class DeliveryListener(Protocol[T_contra]):
+    def delivered(self, token: T_contra) -> None:
+        """The broker acknowledged the record carrying ``token``."""
+
+    def too_large(self, topic: str, entry: Entry[T_contra]) -> None:
+        """``topic`` refuses the record for its size; it was taken out of the queue."""
+
+    def crashed(self, error: BaseException) -> None:
+        """A sender failed from a bug (not a broker fault)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +72,6 @@ class Backoff:
 class _PartitionQueue(Generic[T]):
     records: deque[Entry[T]] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
 
 
 class Emitter(Generic[T]):
@@ -61,29 +79,36 @@ class Emitter(Generic[T]):
 
     def __init__(
         self,
-        producer: AIOKafkaProducer,
-        on_delivered: Callable[[T], None],
+        make_producer: Callable[[], AIOKafkaProducer],
+        listener: DeliveryListener[T],
         stats: Stats,
         backoff: Backoff,
-        on_crash: Callable[[BaseException], None],
-        on_too_large: Callable[[str, Entry[T]], None],
+        max_record_bytes: int,
     ) -> None:
-        self._producer = producer
-        self._on_delivered = on_delivered
+        self._make_producer = make_producer
+        self._producer: AIOKafkaProducer | None = None
+        self._generation = 0
+        self._reset_lock = asyncio.Lock()
+        self._listener = listener
         self._stats = stats
         self._backoff = backoff
-        self._on_crash = on_crash
-        self._on_too_large = on_too_large
+        self._max_record_bytes = max_record_bytes
         self._partitions: dict[str, int] = {}
         self._queues: dict[tuple[str, int], _PartitionQueue[T]] = {}
         self._unresolved: dict[str, list[Entry[T]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.pending = 0
 
-    async def learn_topics(self, topics: list[str]) -> None:
-        """Fetch partition counts up front, so ``submit`` never waits for metadata."""
+    async def start(self, topics: list[str]) -> None:
+        """Start the producer and learn the partition counts of ``topics`` up front."""
+        self._producer = self._make_producer()
+        await self._producer.start()
         for topic in topics:
             await self._resolve(topic)
+
+    @property
+    def started(self) -> bool:
+        return self._producer is not None
 
     def submit(
         self,
@@ -94,7 +119,7 @@ class Emitter(Generic[T]):
         token: T,
         timestamp_ms: int | None = None,
     ) -> None:
-        """Queue one record for ``topic``; ``token`` comes back through ``on_delivered``."""
+        """Queue one record for ``topic``; ``token`` comes back through ``delivered``."""
         self.pending += 1
         entry = (key, value, headers, timestamp_ms, token)
         count = self._partitions.get(topic)
@@ -108,20 +133,14 @@ class Emitter(Generic[T]):
         queue.records.append(entry)
         queue.wake.set()
 
-    async def flush(self, timeout_s: float) -> bool:
-        """Wait until everything submitted is acknowledged; False if ``timeout_s`` ran out."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while self.pending and loop.time() < deadline:
-            await asyncio.sleep(0.01)
-        return self.pending == 0
-
     async def close(self) -> None:
-        """Stop the senders; records not yet acknowledged are simply not reported."""
+        """Stop the senders and the producer; unacknowledged records are simply not reported."""
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._producer is not None:
+            await self._producer.stop()
 
     def _park(self, topic: str, entry: Entry[T]) -> None:
         # Metadata for this topic is not known yet: keep its records in order until it is.
@@ -142,7 +161,7 @@ class Emitter(Generic[T]):
         attempt = 0
         while topic not in self._partitions:
             try:
-                partitions = await self._producer.partitions_for(topic)
+                partitions = await self._live_producer().partitions_for(topic)
                 self._partitions[topic] = len(partitions)
             except KafkaError as exc:
                 attempt += 1
@@ -152,20 +171,24 @@ class Emitter(Generic[T]):
     def _start_queue(self, topic: str, partition: int) -> _PartitionQueue[T]:
         queue: _PartitionQueue[T] = _PartitionQueue()
         self._queues[(topic, partition)] = queue
-        queue.task = self._spawn(self._send_forever(topic, partition, queue))
+        self._spawn(self._send_forever(topic, partition, queue))
         return queue
 
-    def _spawn(self, coro: Any) -> asyncio.Task[None]:
+    def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._forget)
-        return task
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         error = None if task.cancelled() else task.exception()
         if error is not None:
-            self._on_crash(error)  # a bug, not a broker fault: stop loudly
+            self._listener.crashed(error)
+
+    def _live_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("the emitter was not started")
+        return self._producer
 
     async def _send_forever(self, topic: str, partition: int, queue: _PartitionQueue[T]) -> None:
         records = queue.records
@@ -175,13 +198,13 @@ class Emitter(Generic[T]):
                 await queue.wake.wait()
                 continue
             count = await self._send_head(topic, partition, records)
-            if count == 0:  # the head record alone is more than the broker accepts
+            if count == 0:  # the head record alone is more than the topic accepts
                 self.pending -= 1
-                self._on_too_large(topic, records.popleft())
+                self._listener.too_large(topic, records.popleft())
                 continue
             self.pending -= count
             for _ in range(count):
-                self._on_delivered(records.popleft()[4])
+                self._listener.delivered(records.popleft()[4])
 
     async def _send_head(self, topic: str, partition: int, records: deque[Entry[T]]) -> int:
         """Send one batch from the head of ``records`` until the broker acknowledges it.
@@ -191,40 +214,66 @@ class Emitter(Generic[T]):
         attempt = 0
         limit = len(records)
         while True:
-            batch, count = self._fill(records, limit)
+            producer, generation = self._live_producer(), self._generation
+            batch, count = self._fill(producer, records, limit)
+            if batch is None:
+                return 0
             try:
-                delivery = await self._producer.send_batch(batch, topic, partition=partition)
-                await delivery
+                await (await producer.send_batch(batch, topic, partition=partition))
                 self._stats.delivered += count
                 return count
-            except TOO_LARGE as exc:
-                if count == 1:
-                    log.error("record_too_large", topic=topic, partition=partition, error=repr(exc))
-                    return 0
-                limit = max(1, count // 2)  # the topic takes smaller batches: split and go on
             except KafkaError as exc:
                 attempt += 1
                 self._stats.producer_retries += 1
-                log.warning(
-                    "send_failed",
-                    topic=topic,
-                    partition=partition,
-                    records=count,
-                    error=repr(exc),
-                    attempt=attempt,
-                )
+                log.warning("send_failed", topic=topic, partition=partition, records=count,
+                            error=repr(exc), attempt=attempt)  # fmt: skip
+                if isinstance(exc, BROKEN_SEQUENCE):
+                    await self._reset_producer(generation)
+                if isinstance(exc, TOO_LARGE):
+                    if count == 1:
+                        return 0
+                    limit = max(1, count // 2)  # the topic takes smaller batches: split
+                    continue
                 await asyncio.sleep(self._backoff.delay_s(attempt))
 
-    def _fill(self, records: deque[Entry[T]], limit: int) -> tuple[Any, int]:
-        batch = self._producer.create_batch()
+    def _fill(
+        self, producer: AIOKafkaProducer, records: deque[Entry[T]], limit: int
+    ) -> tuple[Any, int]:
+        """A batch of up to ``limit`` records from the head; (None, 0) if the head is too large."""
+        batch = producer.create_batch()
+        append = batch.append
         count = 0
         for key, value, headers, timestamp_ms, _ in records:
             if count == limit:
                 break
-            if (
-                batch.append(key=key, value=value, timestamp=timestamp_ms, headers=list(headers))
-                is None
-            ):
+            if count == 0 and _size(key, value, headers) > self._max_record_bytes:
+                return None, 0  # never sent, so it costs the producer no sequence number
+            if append(key=key, value=value, timestamp=timestamp_ms, headers=list(headers)) is None:
                 break
             count += 1
         return batch, count
+
+    async def _reset_producer(self, generation: int) -> None:
+        """Replace the producer once per failure, however many senders saw it."""
+        async with self._reset_lock:
+            if generation != self._generation:
+                return
+            old = self._live_producer()
+            fresh = self._make_producer()
+            await fresh.start()
+            self._producer, self._generation = fresh, generation + 1
+            log.warning("producer_reset", generation=self._generation)
+        # Batches still queued in the old producer may yet be written; their senders resend
+        # whatever fails, so stopping it in the background is safe.
+        self._spawn(_stop_quietly(old))
+
+
+async def _stop_quietly(producer: AIOKafkaProducer) -> None:
+    try:
+        await producer.stop()
+    except KafkaError as exc:
+        log.info("old_producer_stop_failed", error=repr(exc))
+
+
+def _size(key: bytes | None, value: bytes | None, headers: Headers) -> int:
+    return len(key or b"") + len(value or b"") + sum(len(n) + len(v) for n, v in headers)

@@ -137,6 +137,7 @@ class RecordHandler:
         """The broker refused a record for its size: an output becomes a dead letter."""
         key, value, headers, timestamp_ms, item = entry
         if topic != self._dlq_topic:
+            self._stats.routed[topic] -= 1
             message = f"the output for {topic} is larger than the topic accepts"
             self._dead_letter(item, Failure("route", "RecordTooLarge", message))
             return

@@ -1,0 +1,85 @@
+"""The reliability campaign: load, faults, and an audit of every record, summed up per scenario."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from processor.audit import AuditReport, CrashWindow, audit
+from processor.config import Settings
+from processor.pipelines.transactions import pipeline as transactions
+from processor.scan import scan
+from tests.kafka_support import Sample, committed, produce
+
+FULL = os.environ.get("RELIABILITY_SCALE", "ci") == "full"
+
+
+def scale(ci: int, full: int) -> int:
+    """A size for CI (a few minutes for the whole set) or for the full on-demand campaign."""
+    return full if FULL else ci
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    name: str
+    report: AuditReport
+    recovery_s: float
+    clean_run: bool  # a clean run must have no duplicates at all
+
+    def row(self) -> str:
+        r = self.report
+        return (
+            f"| {self.name} | {r.inputs} | {r.outputs} | {r.dead_letters} | {len(r.lost)} | "
+            f"{r.duplicates} | {len(r.unexplained_duplicates)} | {len(r.order_violations)} | "
+            f"{self.recovery_s:.1f} |"
+        )
+
+
+HEADER = (
+    "| scenario | records in | out | dead-lettered | lost | duplicated | unexplained dup. "
+    "| order violations | recovery s |\n|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def write_report(results: Sequence[ScenarioResult], path: Path) -> None:
+    lines = ["# Reliability campaign", "",
+             f"Scale: {'full' if FULL else 'ci'}. Each scenario drives load through a real "
+             "broker, injects its fault, and audits every input record.", "", HEADER]
+    lines += [result.row() for result in results]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+async def produce_paced(bootstrap: str, topic: str, samples: list[Sample], rate: int) -> None:
+    """Produce ``samples`` at about ``rate`` records a second, in chunks."""
+    chunk = max(rate // 10, 1)
+    for start in range(0, len(samples), chunk):
+        began = time.monotonic()
+        await produce(bootstrap, topic, samples[start : start + chunk])
+        await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - began)))
+
+
+async def committed_now(settings: Settings) -> dict[int, int]:
+    return await committed(settings.bootstrap_servers, settings.group_id, settings.input_topic)
+
+
+async def audit_run(settings: Settings, windows: Iterable[CrashWindow] = ()) -> AuditReport:
+    async def read(topic: str) -> list[Any]:
+        return [record async for record in scan(settings, topic)]
+
+    outputs: list[Any] = []
+    for topic in transactions.output_topics(settings.input_topic):
+        outputs += await read(topic)
+    return audit(settings.input_topic, await read(settings.input_topic), outputs,
+                 await read(settings.dead_letter_topic), windows)
+
+
+def random_moments(count: int, within_s: float, seed: int) -> list[float]:
+    rng = random.Random(seed)
+    return sorted(rng.uniform(0.5, within_s) for _ in range(count))
