@@ -13,6 +13,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
 
 from processor.app import Processor
 from processor.config import Settings, load_settings
@@ -171,6 +172,8 @@ async def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)
+    except KafkaError:
+        return {}  # e.g. no coordinator yet for a group that has not committed
     finally:
         await admin.close()
     return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}

@@ -22,12 +22,14 @@ class ProcessorProcess:
 
     def start(self) -> ProcessorProcess:
         s = self.settings
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PROCESSOR_LOG_FORMAT": "json"}
+        # Several processors share this machine: no metrics port for any of them.
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "PROCESSOR_LOG_FORMAT": "json",
+               "PROCESSOR_HTTP_PORT": "0"}  # fmt: skip
         command = [
             sys.executable, "-m", "processor", "run",
             "--bootstrap-servers", s.bootstrap_servers, "--input-topic", s.input_topic,
             "--group-id", s.group_id, "--commit-interval-ms", str(s.commit_interval_ms),
-            "--queue-max-records", str(s.queue_max_records), "--http-port", "0",
+            "--queue-max-records", str(s.queue_max_records),
             *self.extra,
         ]  # fmt: skip
         with self.log.open("ab") as out:

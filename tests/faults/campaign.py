@@ -48,9 +48,14 @@ HEADER = (
 
 
 def write_report(results: Sequence[ScenarioResult], path: Path) -> None:
-    lines = ["# Reliability campaign", "",
-             f"Scale: {'full' if FULL else 'ci'}. Each scenario drives load through a real "
-             "broker, injects its fault, and audits every input record.", "", HEADER]
+    lines = [
+        "# Reliability campaign",
+        "",
+        f"Scale: {'full' if FULL else 'ci'}. Each scenario drives load through a real "
+        "broker, injects its fault, and audits every input record.",
+        "",
+        HEADER,
+    ]
     lines += [result.row() for result in results]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
@@ -76,8 +81,13 @@ async def audit_run(settings: Settings, windows: Iterable[CrashWindow] = ()) -> 
     outputs: list[Any] = []
     for topic in transactions.output_topics(settings.input_topic):
         outputs += await read(topic)
-    return audit(settings.input_topic, await read(settings.input_topic), outputs,
-                 await read(settings.dead_letter_topic), windows)
+    return audit(
+        settings.input_topic,
+        await read(settings.input_topic),
+        outputs,
+        await read(settings.dead_letter_topic),
+        windows,
+    )
 
 
 def random_moments(count: int, within_s: float, seed: int) -> list[float]:

@@ -56,22 +56,20 @@ values = st.one_of(
     st.just(b"\x00" * NEAR_LIMIT),
 )
 keys = st.none() | st.just(b"") | st.binary(max_size=40)
-headers = st.lists(
-    st.tuples(st.text(max_size=20), st.binary(max_size=40)), max_size=4
-)
+headers = st.lists(st.tuples(st.text(max_size=20), st.binary(max_size=40)), max_size=4)
 
 
-@settings(max_examples=scale(2, 8), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.data_too_large, HealthCheck.large_base_example])  # fmt: skip
+SLOW_AND_LARGE = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                  HealthCheck.data_too_large, HealthCheck.large_base_example]  # fmt: skip
+
+
+@settings(max_examples=scale(2, 8), deadline=None, suppress_health_check=SLOW_AND_LARGE)
 @given(records=st.lists(st.tuples(keys, values, headers), min_size=20, max_size=scale(60, 300)))
 async def test_poison_records_all_land_with_full_headers_and_never_stop_the_processor(
     bootstrap_servers: str, campaign: list[ScenarioResult],
     records: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]],
 ) -> None:  # fmt: skip
-    from processor.logs import configure_logging; configure_logging("info", "json")
     name = "poison-" + uuid.uuid4().hex[:10]
-    print("EXAMPLE", [(k, None if v is None else len(v), len(h)) for k, v, h in records], flush=True)
     config = settings_for(bootstrap_servers, name, dlq_max_ratio=1.0)
     await create_topics(config)
     await _produce(bootstrap_servers, config.input_topic, records)

@@ -1,0 +1,63 @@
+"""The broker's configuration files and its java command line."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from processor.broker.jars import BrokerError
+
+
+def server_properties(host: str, port: int, controller_port: int, data: Path) -> str:
+    settings = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@{host}:{controller_port}",
+        "controller.listener.names": "CONTROLLER",
+        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": str(data),
+        "num.partitions": "1",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),
+        # Topics are created on purpose (`processor topics ensure`), never by a typo.
+        "auto.create.topics.enable": "false",
+    }
+    return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+def log4j_config(log_file: Path) -> str:
+    return "\n".join([
+        "status = warn",
+        "appender.file.type = File",
+        "appender.file.name = file",
+        f"appender.file.fileName = {log_file}",
+        "appender.file.layout.type = PatternLayout",
+        "appender.file.layout.pattern = [%d] %p %m (%c)%n",
+        "rootLogger.level = info",
+        "rootLogger.appenderRef.file.ref = file",
+        "logger.kafka.name = kafka",
+        "logger.kafka.level = info",
+        "logger.state.name = state.change.logger",
+        "logger.state.level = warn",
+        "",
+    ])  # fmt: skip
+
+
+def java_command(libs: Path, config: Path, heap_mb: int = 512) -> list[str]:
+    java = shutil.which("java")
+    if java is None:
+        raise BrokerError("Java ('java') is not on PATH: Java 17 or newer runs the Kafka broker")
+    return [
+        java, f"-Xmx{heap_mb}m", f"-Xms{min(heap_mb, 256)}m", "-XX:+UseSerialGC",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={config / 'log4j2.properties'}",
+        "-cp", f"{libs}/*",
+    ]  # fmt: skip
