@@ -43,6 +43,8 @@ TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeEr
 # (aiokafka does not reset them itself), so only a new producer id gets writes going again.
 BROKEN_SEQUENCE = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, *TOO_LARGE)
 
+KEY_HASH_CACHE_SIZE = 100_000
+
 log = get_logger("processor.emit")
 
 
@@ -97,6 +99,7 @@ class Emitter(Generic[T]):
         self._queues: dict[tuple[str, int], _PartitionQueue[T]] = {}
         self._unresolved: dict[str, list[Entry[T]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._hashes: dict[bytes, int] = {}
         self.pending = 0
 
     async def start(self, topics: list[str]) -> None:
@@ -126,12 +129,23 @@ class Emitter(Generic[T]):
         if count is None:
             self._park(topic, entry)
             return
-        partition = (murmur2(key) & 0x7FFFFFFF) % count if key else random.randrange(count)
+        partition = self._key_hash(key) % count if key else random.randrange(count)
         queue = self._queues.get((topic, partition))
         if queue is None:
             queue = self._start_queue(topic, partition)
         queue.records.append(entry)
         queue.wake.set()
+
+    def _key_hash(self, key: bytes) -> int:
+        # Kafka's murmur2 (so Java clients agree on partitions) is pure Python in aiokafka, and
+        # keys repeat: remember recent ones.
+        hashes = self._hashes
+        found = hashes.get(key)
+        if found is None:
+            if len(hashes) >= KEY_HASH_CACHE_SIZE:
+                hashes.clear()
+            found = hashes[key] = murmur2(key) & 0x7FFFFFFF
+        return found
 
     async def close(self) -> None:
         """Stop the senders and the producer; unacknowledged records are simply not reported."""

@@ -64,7 +64,7 @@ class RecordHandler:
             outcome = self._pipeline.route(record, item.source)
         except Exception as exc:
             return self._retry(item, record, exc)
-        if inspect.isawaitable(outcome):
+        if type(outcome) is not Output and inspect.isawaitable(outcome):
             return self._settle(item, record, outcome)
         self._apply(item, outcome)
         return None

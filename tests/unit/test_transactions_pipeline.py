@@ -12,6 +12,7 @@ from processor.decode import Failure, decode
 from processor.pipeline import Output, Source
 from processor.pipelines.transactions import (
     MAX_QUANTITY,
+    LedgerEntry,
     Transaction,
     TransactionsPipeline,
     pipeline,
@@ -299,3 +300,14 @@ def test_extra_fields_are_ignored() -> None:
     tx = accepted(note="gift", nested={"a": [1, 2]})
     assert "note" not in tx.model_dump()
     assert "note" not in entry(note="gift")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{}, {"op": "refund"}, {"ts": ABSENT}, {"amount": 9.5, "quantity": 7}, {"amount": "10"}],
+)
+def test_the_output_is_exactly_a_ledger_entry_as_pydantic_would_write_it(
+    changes: dict[str, Any],
+) -> None:
+    value = routed(**changes).value
+    assert LedgerEntry.model_validate_json(value).model_dump_json().encode() == value
