@@ -35,6 +35,7 @@ class AuditReport:
     outputs: int = 0
     dead_letters: int = 0
     lost: list[Coordinates] = field(default_factory=list)
+    pending: int = 0  # found nowhere but not committed yet: still to be processed
     in_both: list[Coordinates] = field(default_factory=list)
     duplicates: int = 0
     unexplained_duplicates: list[Coordinates] = field(default_factory=list)
@@ -54,6 +55,7 @@ class AuditReport:
             "outputs": self.outputs,
             "dead_letters": self.dead_letters,
             "lost": len(self.lost),
+            "pending": self.pending,
             "in_both": len(self.in_both),
             "duplicates": self.duplicates,
             "unexplained_duplicates": len(self.unexplained_duplicates),
@@ -75,34 +77,52 @@ def audit(
     outputs: Iterable[Any],
     dead_letters: Iterable[Any],
     crash_windows: Iterable[CrashWindow] = (),
+    committed: Mapping[int, int] | None = None,
 ) -> AuditReport:
-    """Compare what went in with what came out (records in each topic's partition order)."""
+    """Compare what went in with what came out (records in each topic's partition order).
+
+    With the group's ``committed`` offsets, a record found nowhere counts as lost only below its
+    partition's committed offset; above it, it is pending (not yet processed, nothing lost).
+    """
     report = AuditReport()
-    expected = {(r.partition, r.offset) for r in inputs}
-    report.inputs = len(expected)
+    input_keys = {(r.partition, r.offset): r.key for r in inputs}
+    report.inputs = len(input_keys)
     out_seen: Counter[Coordinates] = Counter()
+    # Order is promised per input key, within the output partition its records land in.
     by_key: dict[tuple[str, int, bytes | None], list[Coordinates]] = defaultdict(list)
     for record in outputs:
         where = _output_source(record, input_topic)
         if where is None:
             continue
         out_seen[where] += 1
-        by_key[(record.topic, record.partition, record.key)].append(where)
-    dead_seen: Counter[Coordinates] = Counter()
-    for record in dead_letters:
-        where = _dead_letter_source(record, input_topic)
-        if where is None:
-            report.incomplete_dead_letters.append((-1, record.offset))
-            continue
-        dead_seen[where] += 1
-        if not _has_every_dlq_header(record):
-            report.incomplete_dead_letters.append(where)
+        by_key[(record.topic, record.partition, input_keys.get(where))].append(where)
+    dead_seen = _dead_letters(report, dead_letters, input_topic)
     report.outputs, report.dead_letters = out_seen.total(), dead_seen.total()
-    report.lost = sorted(expected - out_seen.keys() - dead_seen.keys())
+    missing = sorted(input_keys.keys() - out_seen.keys() - dead_seen.keys())
+    if committed is None:
+        report.lost = missing
+    else:
+        report.lost = [(p, o) for p, o in missing if o < committed.get(p, 0)]
+        report.pending = len(missing) - len(report.lost)
     report.in_both = sorted(out_seen.keys() & dead_seen.keys())
     _count_duplicates(report, out_seen + dead_seen, list(crash_windows))
     report.order_violations = _order_violations(by_key)
     return report
+
+
+def _dead_letters(
+    report: AuditReport, records: Iterable[Any], input_topic: str
+) -> Counter[Coordinates]:
+    seen: Counter[Coordinates] = Counter()
+    for record in records:
+        where = _dead_letter_source(record, input_topic)
+        if where is None:
+            report.incomplete_dead_letters.append((-1, record.offset))
+            continue
+        seen[where] += 1
+        if not _has_every_dlq_header(record):
+            report.incomplete_dead_letters.append(where)
+    return seen
 
 
 def _count_duplicates(

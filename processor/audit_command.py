@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections.abc import Iterable
 from typing import Any
 
-from processor.audit import AuditReport, audit
+from processor.audit import AuditReport, CrashWindow, audit
 from processor.config import Settings
 from processor.pipeline import Pipeline
-from processor.scan import scan
+from processor.scan import committed_offsets, scan
 
 
 def register(commands: Any) -> None:
@@ -22,7 +23,9 @@ def register(commands: Any) -> None:
         description="Reads the input, output and dead-letter topics from the beginning, "
         "without a consumer group, and reports lost records, records in both an output and "
         "the dead-letter topic, duplicates, per-key order violations and dead letters with "
-        "missing headers. Exit status 0 when nothing is lost or out of order.",
+        "missing headers. A record found nowhere is lost when the group (--group-id) has "
+        "committed past it, pending otherwise. Exit status 0 when nothing is lost or out of "
+        "order.",
         epilog="example: processor audit --input-topic transactions --json",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -45,13 +48,16 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if report.clean else 1
 
 
-async def audit_topics(settings: Settings, pipeline: Pipeline) -> AuditReport:
+async def audit_topics(
+    settings: Settings, pipeline: Pipeline, crash_windows: Iterable[CrashWindow] = ()
+) -> AuditReport:
     inputs = await _read(settings, settings.input_topic)
     outputs: list[Any] = []
     for topic in pipeline.output_topics(settings.input_topic):
         outputs += await _read(settings, topic)
     dead_letters = await _read(settings, settings.dead_letter_topic)
-    return audit(settings.input_topic, inputs, outputs, dead_letters)
+    committed = await committed_offsets(settings, settings.input_topic)
+    return audit(settings.input_topic, inputs, outputs, dead_letters, crash_windows, committed)
 
 
 async def _read(settings: Settings, topic: str) -> list[Any]:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from processor.config import Settings, kafka_client_options
 
@@ -46,3 +47,14 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicParti
     if not numbers:
         raise UnknownTopicError(f"topic {topic!r} does not exist")
     return [TopicPartition(topic, number) for number in sorted(numbers)]
+
+
+async def committed_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    """The offsets ``settings.group_id`` has committed for ``topic``, by partition."""
+    admin = AIOKafkaAdminClient(**kafka_client_options(settings))
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(settings.group_id)
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}

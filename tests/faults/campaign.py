@@ -9,12 +9,11 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from processor.audit import AuditReport, CrashWindow, audit
+from processor.audit import AuditReport, CrashWindow
+from processor.audit_command import audit_topics
 from processor.config import Settings
 from processor.pipelines.transactions import pipeline as transactions
-from processor.scan import scan
 from tests.kafka_support import Sample, committed, produce
 
 FULL = os.environ.get("RELIABILITY_SCALE", "ci") == "full"
@@ -36,14 +35,16 @@ class ScenarioResult:
         r = self.report
         return (
             f"| {self.name} | {r.inputs} | {r.outputs} | {r.dead_letters} | {len(r.lost)} | "
+            f"{r.pending} | "
             f"{r.duplicates} | {len(r.unexplained_duplicates)} | {len(r.order_violations)} | "
             f"{self.recovery_s:.1f} |"
         )
 
 
 HEADER = (
-    "| scenario | records in | out | dead-lettered | lost | duplicated | unexplained dup. "
-    "| order violations | recovery s |\n|---|---|---|---|---|---|---|---|---|"
+    "| scenario | records in | out | dead-lettered | lost | pending | duplicated "
+    "| unexplained dup. | order violations | time to recover s |\n"
+    "|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -75,19 +76,7 @@ async def committed_now(settings: Settings) -> dict[int, int]:
 
 
 async def audit_run(settings: Settings, windows: Iterable[CrashWindow] = ()) -> AuditReport:
-    async def read(topic: str) -> list[Any]:
-        return [record async for record in scan(settings, topic)]
-
-    outputs: list[Any] = []
-    for topic in transactions.output_topics(settings.input_topic):
-        outputs += await read(topic)
-    return audit(
-        settings.input_topic,
-        await read(settings.input_topic),
-        outputs,
-        await read(settings.dead_letter_topic),
-        windows,
-    )
+    return await audit_topics(settings, transactions, windows)
 
 
 def random_moments(count: int, within_s: float, seed: int) -> list[float]:

@@ -86,6 +86,7 @@ async def test_poison_records_all_land_with_full_headers_and_never_stop_the_proc
     assert report.in_both == []
     assert report.incomplete_dead_letters == []
     assert report.duplicates == 0
+    assert report.order_violations == []
 
 
 async def _produce(bootstrap: str, topic: str, records: list[Any]) -> None:

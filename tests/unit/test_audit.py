@@ -88,6 +88,28 @@ def test_a_replay_after_a_crash_is_a_duplicate_not_an_order_violation() -> None:
     assert report.duplicates == 3
 
 
+def test_order_is_judged_by_the_input_key_not_the_output_key() -> None:
+    a, b = inp(0, 1, key=b"a"), inp(0, 2, key=b"b")
+    second, first = out(b), out(a)
+    first.key = second.key = b"same-output-key"
+    report = audit(TOPIC, [a, b], [second, first], [])
+    assert report.order_violations == []
+
+
+def test_a_record_found_nowhere_above_the_committed_offset_is_pending_not_lost() -> None:
+    records = [inp(0, o) for o in range(4)]
+    report = audit(TOPIC, records, [out(records[0]), out(records[1])], [], committed={0: 2})
+    assert report.lost == []
+    assert report.pending == 2
+    assert report.clean
+
+
+def test_a_record_found_nowhere_below_the_committed_offset_is_lost() -> None:
+    records = [inp(0, o) for o in range(4)]
+    report = audit(TOPIC, records, [out(records[0])], [], committed={0: 2})
+    assert report.lost == [(0, 1)]
+
+
 def test_different_keys_may_interleave_freely() -> None:
     a, b = inp(0, 1, key=b"a"), inp(0, 2, key=b"b")
     report = audit(TOPIC, [a, b], [out(b), out(a)], [])
