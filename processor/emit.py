@@ -129,7 +129,8 @@ class Emitter(Generic[T]):
         if count is None:
             self._park(topic, entry)
             return
-        partition = self._key_hash(key) % count if key else random.randrange(count)
+        # An empty key is a key (Kafka hashes it too); only a missing one spreads at random.
+        partition = self._key_hash(key) % count if key is not None else random.randrange(count)
         queue = self._queues.get((topic, partition))
         if queue is None:
             queue = self._start_queue(topic, partition)

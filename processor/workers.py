@@ -49,7 +49,7 @@ class Workers:
 
     def put(self, item: InFlight) -> None:
         source = item.source
-        spread = hash(source.key) if source.key else source.offset
+        spread = hash(source.key) if source.key is not None else source.offset
         lane = self._lanes[spread % len(self._lanes)]
         lane.items.append(item)
         lane.wake.set()

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from processor.audit import CrashWindow
+from processor.config import Settings
 from tests.faults.campaign import (
     ScenarioResult,
     audit_run,
@@ -19,6 +20,15 @@ from tests.faults.campaign import (
 from tests.kafka_support import all_committed, create_topics, mixed_samples, settings_for
 from tests.processes import ProcessorProcess
 
+# What a crash may write twice: the records held (at most the queue's capacity) plus those that
+# finished since the last commit, at most one commit interval at this upper bound of throughput.
+MAX_RECORDS_PER_S = 50_000
+
+
+def in_flight_bound(settings: Settings) -> int:
+    return settings.queue_max_records + MAX_RECORDS_PER_S * settings.commit_interval_ms // 1000
+
+
 # A killed member is replaced at once when it comes back with the same static id; a member that
 # vanishes for good is noticed after the session timeout.
 LIVENESS = ("--session-timeout-ms", "6000", "--heartbeat-interval-ms", "1000")
@@ -27,7 +37,9 @@ LIVENESS = ("--session-timeout-ms", "6000", "--heartbeat-interval-ms", "1000")
 async def test_sigkill_at_random_moments_loses_nothing(
     bootstrap_servers: str, unique_name: str, tmp_path: Path, campaign: list[ScenarioResult]
 ) -> None:
-    settings = settings_for(bootstrap_servers, unique_name, queue_max_records=1000)
+    settings = settings_for(
+        bootstrap_servers, unique_name, queue_max_records=1000, commit_interval_ms=100
+    )
     await create_topics(settings)
     samples = mixed_samples(scale(20_000, 60_000))
     rate = scale(4_000, 6_000)
@@ -41,7 +53,7 @@ async def test_sigkill_at_random_moments_loses_nothing(
     for moment in random_moments(scale(3, 6), len(samples) / rate, seed=len(samples)):
         await asyncio.sleep(max(0.0, began + moment - time.monotonic()))
         assert await process.stop(signal.SIGKILL) == -signal.SIGKILL
-        windows.append(CrashWindow(await committed_now(settings), settings.queue_max_records))
+        windows.append(CrashWindow(await committed_now(settings), in_flight_bound(settings)))
         process.start()
     await load
     loaded = time.monotonic()
@@ -89,7 +101,9 @@ async def test_sigterm_mid_stream_then_restart_has_no_duplicates(
 async def test_instances_joining_and_leaving_keep_every_record_and_key_order(
     bootstrap_servers: str, unique_name: str, tmp_path: Path, campaign: list[ScenarioResult]
 ) -> None:
-    settings = settings_for(bootstrap_servers, unique_name, queue_max_records=1000)
+    settings = settings_for(
+        bootstrap_servers, unique_name, queue_max_records=1000, commit_interval_ms=100
+    )
     await create_topics(settings)
     samples = mixed_samples(scale(30_000, 80_000))
     rate = scale(3_000, 5_000)
@@ -106,7 +120,7 @@ async def test_instances_joining_and_leaving_keep_every_record_and_key_order(
     assert await second.stop(signal.SIGTERM) == 0, logs[1].read_text()[-3000:]
     await asyncio.sleep(duration_s * 0.2)
     assert await third.stop(signal.SIGKILL) == -signal.SIGKILL
-    window = CrashWindow(await committed_now(settings), settings.queue_max_records)
+    window = CrashWindow(await committed_now(settings), in_flight_bound(settings))
     await load
     loaded = time.monotonic()
     assert await all_committed(settings, timeout_s=180), logs[0].read_text()[-3000:]

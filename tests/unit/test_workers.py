@@ -177,6 +177,16 @@ async def test_a_long_run_of_synchronous_records_still_lets_the_loop_run() -> No
     assert ticks >= 3
 
 
+async def test_an_empty_key_is_a_key_and_keeps_its_order() -> None:
+    items = [make_item(offset, b"") for offset in range(200)]
+    recorder = Recorder(len(items), seed=7)
+    async with running(Workers(8, recorder.handle)) as workers:
+        for item in items:
+            workers.put(item)
+        await recorder.wait()
+    assert [item.source.offset for item in recorder.handled] == list(range(200))
+
+
 async def test_keyless_records_spread_over_all_lanes() -> None:
     tasks: set[asyncio.Task[object] | None] = set()
 
