@@ -14,6 +14,7 @@ from processor.deadletter import dead_letter_headers, source_header
 from processor.decode import Failure, decode
 from processor.emit import Backoff, Emitter, Entry
 from processor.guard import DeadLetterGuard
+from processor.headers import EVENT_ID, SOURCE
 from processor.inflight import InFlight
 from processor.logs import get_logger
 from processor.pipeline import Drop, Headers, Output, Pipeline, Reject
@@ -111,17 +112,16 @@ class RecordHandler:
         )
 
     def _apply(self, item: InFlight, outcome: object) -> None:
-        if isinstance(outcome, Output):
+        if type(outcome) is Output:
             if self._guard.observe(False):
                 return
-            source = item.source
-            added: Headers = ((h.SOURCE, source_header(source)),)
-            if outcome.event_id is not None:
-                added = ((h.EVENT_ID, outcome.event_id.encode()), *added)
-            self._stats.routed[outcome.topic] += 1
-            self._emitter.submit(
-                outcome.topic, outcome.key, outcome.value, outcome.headers + added, item
-            )
+            topic, value, key, headers, event_id = outcome
+            added: Headers = ((SOURCE, source_header(item.source)),)
+            if event_id is not None:
+                added = ((EVENT_ID, event_id.encode()), *added)
+            routed = self._stats.routed
+            routed[topic] = routed.get(topic, 0) + 1
+            self._emitter.submit(topic, key, value, headers + added if headers else added, item)
         elif isinstance(outcome, Reject):
             self._dead_letter(item, Failure("route", outcome.error_class, outcome.reason))
         elif isinstance(outcome, Drop):

@@ -10,15 +10,16 @@ from __future__ import annotations
 import importlib
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import Any, NamedTuple, Protocol, TypeAlias, runtime_checkable
 
 from pydantic import BaseModel
 
 Headers: TypeAlias = tuple[tuple[str, bytes], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Source:
+# Source and Output are made once per record: named tuples are immutable and about three
+# times quicker to build than frozen dataclasses.
+class Source(NamedTuple):
     """Where the record being routed came from."""
 
     topic: str
@@ -29,8 +30,7 @@ class Source:
     timestamp_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class Output:
+class Output(NamedTuple):
     """Write ``value`` to ``topic``. ``event_id`` becomes the ``event-id`` header."""
 
     topic: str

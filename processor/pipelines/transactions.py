@@ -15,6 +15,7 @@ from processor.pipeline import Output, Source
 HIGH_VALUE_AMOUNT = Decimal("10.00")
 CENTS = Decimal("0.01")
 MAX_QUANTITY = 10**18
+SMALL_QUANTITY = 10**8  # times a 20-digit amount still fits the default 28-digit context
 # Wide enough for a 20-digit amount times the largest quantity, so totals are exact.
 EXACT = Context(prec=64)
 
@@ -53,17 +54,20 @@ class LedgerEntry(BaseModel):
 
 def ledger_entry(tx: Transaction) -> bytes:
     """The output value as JSON: the fields of :class:`LedgerEntry`, built without re-validating."""
-    amount = tx.amount
+    amount, quantity = tx.amount, tx.quantity
+    # Formatting a Decimal with ".2f" is exact; the product needs more digits than the default
+    # context's 28 only for huge quantities.
+    total = amount * quantity if quantity < SMALL_QUANTITY else EXACT.multiply(amount, quantity)
     entry = {
         "id": tx.id,
         "account": tx.account,
         "op": tx.op,
-        "amount": str(EXACT.quantize(amount, CENTS)),
+        "amount": f"{amount:.2f}",
         "currency": tx.currency,
-        "quantity": tx.quantity,
+        "quantity": quantity,
         "ts": tx.ts,
         "sign": 1 if tx.op == "add" else -1,
-        "total": str(EXACT.quantize(EXACT.multiply(amount, tx.quantity), CENTS)),
+        "total": f"{total:.2f}",
         "high_value": amount >= HIGH_VALUE_AMOUNT,
     }
     return to_json(entry)
