@@ -22,6 +22,8 @@ from processor.handle import RecordHandler
 from processor.inflight import InFlight
 from processor.intake import Intake
 from processor.logs import get_logger
+from processor.metrics import LatencyHistogram
+from processor.observability import Observability
 from processor.offsets import OffsetTracker
 from processor.pipeline import Pipeline
 from processor.stats import Stats
@@ -48,6 +50,8 @@ class Processor:
         )
         self.trackers: dict[TopicPartition, OffsetTracker] = {}
         self.halted: str | None = None
+        self.joined = False  # a partition assignment arrived (readiness)
+        self.latency = LatencyHistogram()
         self._stop = asyncio.Event()
         backoff = Backoff(settings.retry_backoff_s, settings.retry_backoff_max_s)
         self.consumer = _consumer(settings)
@@ -71,6 +75,11 @@ class Processor:
         self.workers = Workers(settings.workers, self.handler.handle)
         self.intake = Intake(self.consumer, self.flow, self.trackers, self.workers, self.stats)
         self.committer = Committer(self.consumer, self.trackers, self.stats)
+        self.observability = Observability(self)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     def stop(self) -> None:
         """Begin a clean shutdown (what SIGTERM and SIGINT do)."""
@@ -95,6 +104,7 @@ class Processor:
         s = self.settings
         outputs = [*self.pipeline.output_topics(s.input_topic), s.dead_letter_topic]
         try:
+            await self.observability.start()
             await self.emitter.start(outputs)
             self.consumer.subscribe([s.input_topic], listener=_Rebalance(self))
             await self.consumer.start()
@@ -140,16 +150,20 @@ class Processor:
         log.info("drained", committed=len(self.stats.committed))
 
     async def _close(self) -> None:
+        self.joined = False
         await self.workers.stop()
         with contextlib.suppress(Exception):
             await self.consumer.stop()  # leaves the group; nothing is committed here
         with contextlib.suppress(Exception):
             await self.emitter.close()  # flushes and stops the producer
+        await self.observability.stop()  # last: probes answer while draining
         log.info("stopped", halted=self.halted)
 
     def delivered(self, item: InFlight) -> None:
         """An outcome is acknowledged (or a record dropped): its offset is done."""
         tracker = item.tracker
+        if not tracker.revoked:
+            self.latency.observe_since(item.source.timestamp_ms)
         left_window = tracker.mark_done(item.source.offset)
         self.flow.release(0 if tracker.revoked else left_window, item.size)
 
@@ -179,6 +193,7 @@ class Processor:
 
     def assign(self, partitions: set[TopicPartition]) -> None:
         self.stats.rebalances += 1
+        self.joined = True
         for tp in partitions:
             self.trackers[tp] = OffsetTracker()
         self.intake.reapply_pause(partitions)

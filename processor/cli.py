@@ -108,4 +108,4 @@ def _ensure_topics(args: argparse.Namespace) -> int:
     reports = asyncio.run(ensure_topics(settings, pipeline))
     for report in reports:
         print(report.line())
-    return 1 if any(report.state == "differs" for report in reports) else 0
+    return 1 if any(report.state in ("differs", "failed") for report in reports) else 0

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "PROCESSOR_"
 DEFAULT_PIPELINE = "processor.pipelines.transactions:pipeline"
+DAY_MS = 24 * 60 * 60 * 1000
 
 
 class ConfigError(ValueError):
@@ -70,9 +71,16 @@ class Settings(BaseSettings):
     ssl_keyfile: Path | None = None
     ssl_password: SecretStr | None = None
 
-    # Topics, for `processor topics ensure`.
+    # Topics, for `processor topics ensure` (retention -1: keep forever).
     topic_partitions: int = Field(4, ge=1)
     topic_replication_factor: int = Field(1, ge=1)
+    topic_retention_ms: int = Field(7 * DAY_MS, ge=-1, description="input and output topics")
+    dlq_retention_ms: int = Field(30 * DAY_MS, ge=-1, description="the dead-letter topic")
+
+    # Metrics and health over HTTP (port 0 turns the server off), and the periodic summary line.
+    http_host: str = Field("0.0.0.0", min_length=1)
+    http_port: int = Field(8080, ge=0, le=65535, description="/metrics, /healthz, /readyz; 0: off")
+    summary_interval_s: float = Field(30.0, ge=0, description="summary log line; 0: off")
 
     # Logging.
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -46,6 +46,7 @@ def settings_for(bootstrap: str, name: str, **overrides: Any) -> Settings:
         "group_id": f"{name}-group",
         "commit_interval_ms": 200,
         "log_level": "warning",
+        "http_port": 0,  # several processors share this machine
     }
     values.update(overrides)
     return load_settings(**values)

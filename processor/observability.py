@@ -1,0 +1,122 @@
+"""How an operator sees the processor: the HTTP endpoints, the metrics registry, the summary line.
+
+``/metrics`` (Prometheus text), ``/healthz`` (the event loop is responsive) and ``/readyz`` (joined
+the group, producer started, not halted or stopping) on ``http_host:http_port``; a ``summary`` log
+line every ``summary_interval_s``. Each ``Processor`` has its own registry: tests run several.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+from processor.health import LoopLagProbe, processor_readiness
+from processor.http import HttpServer, Response
+from processor.logs import get_logger
+from processor.metrics import ProcessorCollector, partition_positions, total_lag
+
+if TYPE_CHECKING:
+    from processor.app import Processor
+
+log = get_logger("processor.observability")
+
+METRICS_PATH = "/metrics"
+HEALTH_PATH = "/healthz"
+READY_PATH = "/readyz"
+
+
+@dataclass(slots=True)
+class RateMeter:
+    """Records per second between successive readings of a growing count."""
+
+    count: int
+    at_s: float
+
+    def rate(self, count: int, now_s: float) -> float:
+        elapsed_s = now_s - self.at_s
+        per_s = (count - self.count) / elapsed_s if elapsed_s > 0 else 0.0
+        self.count, self.at_s = count, now_s
+        return per_s
+
+
+class Observability:
+    """Starts and stops the HTTP server, the loop probe and the summary line of one processor."""
+
+    def __init__(self, processor: Processor) -> None:
+        self._processor = processor
+        self.probe = LoopLagProbe()
+        self.registry = CollectorRegistry()
+        for collector in (ProcessCollector, PlatformCollector, GCCollector):
+            collector(registry=self.registry)
+        self.registry.register(ProcessorCollector(processor, self.probe))
+        settings = processor.settings
+        routes = {METRICS_PATH: self.metrics, HEALTH_PATH: self.healthz, READY_PATH: self.readyz}
+        self.server = (
+            HttpServer(routes, settings.http_host, settings.http_port)
+            if settings.http_port
+            else None
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        interval_s = self._processor.settings.summary_interval_s
+        if interval_s > 0:
+            self._spawn(self._summarise_every(interval_s))
+        if self.server is not None:
+            self._spawn(self.probe.run())
+            await self.server.start()
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+        for task in self._tasks:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    def metrics(self) -> Response:
+        return Response(200, generate_latest(self.registry), CONTENT_TYPE_LATEST)
+
+    def healthz(self) -> Response:
+        problem = self.probe.problem(asyncio.get_running_loop().time())
+        return _probe_response(problem, f"ok (loop lag {self.probe.lag_s:.3f}s)")
+
+    def readyz(self) -> Response:
+        return _probe_response(processor_readiness(self._processor), "ready")
+
+    def summary(self, meter: RateMeter) -> dict[str, Any]:
+        """The fields of one ``summary`` line; advances ``meter``."""
+        p = self._processor
+        now_s = asyncio.get_running_loop().time()
+        positions = partition_positions(p.consumer, p.trackers, p.stats.committed)
+        return {
+            "rate_per_s": round(meter.rate(p.stats.consumed, now_s), 1),
+            "lag": total_lag(positions),
+            "queue_records": p.flow.records,
+            "paused": p.flow.paused,
+            "partitions": len(positions),
+        }
+
+    async def _summarise_every(self, interval_s: float) -> None:
+        meter = RateMeter(self._processor.stats.consumed, asyncio.get_running_loop().time())
+        while True:
+            await asyncio.sleep(interval_s)
+            log.info("summary", **self.summary(meter))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        self._tasks.append(asyncio.get_running_loop().create_task(coro))
+
+
+def _probe_response(problem: str | None, ok: str) -> Response:
+    if problem is None:
+        return Response(200, f"{ok}\n".encode())
+    return Response(503, f"{problem}\n".encode())
