@@ -20,7 +20,12 @@ from processor.topics import ensure_topics
 EXIT_USAGE = 2
 
 # Modules that add subcommands: each has ``register(commands)`` taking the subparsers object.
-COMMAND_MODULES = ("processor.broker.cli", "processor.audit_command")
+COMMAND_MODULES = (
+    "processor.broker.cli",
+    "processor.tools.produce",
+    "processor.tools.dlq",
+    "processor.audit_command",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

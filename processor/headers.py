@@ -17,6 +17,10 @@ DLQ_GROUP = "dlq.consumer.group"
 DLQ_ATTEMPTS = "dlq.attempts"
 DLQ_FAILED_AT = "dlq.failed.at"
 
+# Added by `processor dlq replay`; kept when a replayed record fails again.
+DLQ_REPLAYED_AT = "dlq.replayed.at"
+DLQ_REPLAY_COUNT = "dlq.replay.count"
+
 DLQ_HEADERS = (
     DLQ_STAGE,
     DLQ_CLASS,

@@ -1,0 +1,1 @@
+"""Operator tools: producing events, inspecting and replaying dead letters."""
