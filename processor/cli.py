@@ -18,6 +18,8 @@ from processor.pipeline import Pipeline, PipelineLoadError, load_pipeline
 from processor.topics import ensure_topics
 
 EXIT_USAGE = 2
+# A second SIGINT/SIGTERM at least this long after the first stops without draining.
+FORCE_AFTER_S = 1.0
 
 # Modules that add subcommands: each has ``register(commands)`` taking the subparsers object.
 COMMAND_MODULES = (
@@ -92,13 +94,15 @@ async def _serve(settings: Settings, pipeline: Pipeline) -> int:
     processor = Processor(settings, pipeline)
     log = get_logger("processor.cli")
     loop = asyncio.get_running_loop()
-    signals_seen: list[int] = []
+    first_signal_at: list[float] = []
 
     def on_signal(signum: int) -> None:
-        signals_seen.append(signum)
-        if len(signals_seen) == 1:
+        if not first_signal_at:
+            first_signal_at.append(loop.time())
             log.info("shutdown_requested", signal=signal.Signals(signum).name)
             processor.stop()
+        elif loop.time() - first_signal_at[0] < FORCE_AFTER_S:
+            pass  # the same Ctrl-C delivered twice (to a wrapper's group and to us)
         else:  # a second signal: stop now; nothing unacknowledged was committed
             log.warning("shutdown_forced", signal=signal.Signals(signum).name)
             os._exit(128 + signum)
