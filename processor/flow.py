@@ -36,6 +36,13 @@ class FlowControl:
         if self.records > self.peak_records:
             self.peak_records = self.records
 
+    def admit_many(self, records: int, size: int) -> None:
+        """``records`` records of ``size`` bytes in all were taken in."""
+        self.records += records
+        self.bytes += size
+        if self.records > self.peak_records:
+            self.peak_records = self.records
+
     def release(self, records: int, size: int) -> None:
         """``records`` left the window and ``size`` bytes were freed."""
         self.records -= records

@@ -58,12 +58,10 @@ class Intake:
         tracker = self._trackers.get(tp)
         if tracker is None:  # records can only come for assigned partitions; be safe anyway
             tracker = self._trackers[tp] = OffsetTracker()
-        flow, put = self._flow, self._workers.put
-        for record in records:
-            item = take_in(record, tracker)
-            flow.admit(item.size)
-            put(item)
-        self._stats.consumed += len(records)
+        items = [take_in(record, tracker) for record in records]
+        self._flow.admit_many(len(items), sum(item.size for item in items))
+        self._workers.put_many(items)
+        self._stats.consumed += len(items)
 
     def apply_backpressure(self) -> None:
         """Pause every assigned partition at the high watermark; resume at the low one."""

@@ -54,6 +54,18 @@ class Workers:
         lane.items.append(item)
         lane.wake.set()
 
+    def put_many(self, items: list[InFlight]) -> None:
+        """``put`` for a whole poll, waking each lane once."""
+        lanes = self._lanes
+        count = len(lanes)
+        for item in items:
+            source = item.source
+            spread = hash(source.key) if source.key is not None else source.offset
+            lanes[spread % count].items.append(item)
+        for lane in lanes:
+            if lane.items:
+                lane.wake.set()
+
     def drop(self, partitions: set[tuple[str, int]]) -> list[InFlight]:
         """Remove the queued (not yet started) records of ``partitions`` and return them."""
         dropped: list[InFlight] = []

@@ -200,3 +200,14 @@ def test_invalid_capacities_raise(max_records: int, max_bytes: int, resume_ratio
 def test_the_smallest_valid_capacity_is_accepted() -> None:
     flow = FlowControl(max_records=1, max_bytes=1, resume_ratio=0.0)
     assert flow.room() == 1
+
+
+def test_admitting_a_whole_poll_counts_like_admitting_each_record() -> None:
+    one_by_one = FlowControl(max_records=100, max_bytes=10_000)
+    for size in (10, 20, 30):
+        one_by_one.admit(size)
+    at_once = FlowControl(max_records=100, max_bytes=10_000)
+    at_once.admit_many(3, 60)
+    assert (at_once.records, at_once.bytes, at_once.peak_records) == (
+        one_by_one.records, one_by_one.bytes, one_by_one.peak_records,
+    )  # fmt: skip

@@ -288,3 +288,14 @@ async def test_stop_cancels_the_worker_tasks() -> None:
     await workers.stop()
     assert all(task.done() for task in tasks)
     assert workers.tasks == []
+
+
+async def test_a_whole_poll_put_at_once_keeps_each_keys_order() -> None:
+    items = stream(300, keys=7, seed=11)
+    recorder = Recorder(len(items), seed=11)
+    async with running(Workers(5, recorder.handle)) as workers:
+        workers.put_many(items)
+        await recorder.wait()
+    for key in {item.source.key for item in items if item.source.key is not None}:
+        wanted = [ident(i) for i in items if i.source.key == key]
+        assert [ident(i) for i in recorder.handled if i.source.key == key] == wanted
