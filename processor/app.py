@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -161,11 +162,20 @@ class Processor:
 
     def delivered(self, item: InFlight) -> None:
         """An outcome is acknowledged (or a record dropped): its offset is done."""
-        tracker = item.tracker
-        if not tracker.revoked:
-            self.latency.observe_since(item.source.timestamp_ms)
-        left_window = tracker.mark_done(item.source.offset)
-        self.flow.release(0 if tracker.revoked else left_window, item.size)
+        self.delivered_many((item,))
+
+    def delivered_many(self, items: Iterable[InFlight]) -> None:
+        """A batch was acknowledged: mark every offset done and free what it held."""
+        observe = self.latency.observe_since
+        left_window = size = 0
+        for item in items:
+            tracker, source = item.tracker, item.source
+            left = tracker.mark_done(source.offset)
+            if not tracker.revoked:  # a revoked partition's window was released already
+                left_window += left
+                observe(source.timestamp_ms)
+            size += item.size
+        self.flow.release(left_window, size)
 
     async def revoke(self, partitions: set[TopicPartition]) -> None:
         """Before the group rebalances: drop queued work, drain in-flight work, commit."""

@@ -3,7 +3,7 @@
 Each destination partition has its own queue and sender task. A sender fills one batch from the
 head of its queue, sends it, and waits for the broker's acknowledgement before it sends the next,
 so records of one key keep their order even when a batch must be retried. Only after the ack is a
-record handed back (``delivered``) to have its source offset marked done. An unavailable topic
+record handed back (``delivered_many``) to have its source offset marked done. An unavailable topic
 is never a record's fault: the sender retries with back-off for as long as it takes, while intake
 pauses because nothing is released.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
@@ -49,8 +49,8 @@ log = get_logger("processor.emit")
 
 
 class DeliveryListener(Protocol[T_contra]):
-    def delivered(self, token: T_contra) -> None:
-        """The broker acknowledged the record carrying ``token``."""
+    def delivered_many(self, tokens: Sequence[T_contra]) -> None:
+        """The broker acknowledged the records carrying ``tokens``."""
 
     def too_large(self, topic: str, entry: Entry[T_contra]) -> None:
         """``topic`` refuses the record for its size; it was taken out of the queue."""
@@ -218,8 +218,7 @@ class Emitter(Generic[T]):
                 self._listener.too_large(topic, records.popleft())
                 continue
             self.pending -= count
-            for _ in range(count):
-                self._listener.delivered(records.popleft()[4])
+            self._listener.delivered_many([records.popleft()[4] for _ in range(count)])
 
     async def _send_head(self, topic: str, partition: int, records: deque[Entry[T]]) -> int:
         """Send one batch from the head of ``records`` until the broker acknowledges it.

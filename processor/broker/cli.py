@@ -3,54 +3,86 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from processor.broker.jars import KAFKA_VERSION
-from processor.broker.local import BrokerError, LocalBroker, default_home
+from processor.broker.local import KAFKA_VERSION, BrokerError, LocalBroker, default_home
 
+EXIT_ERROR = 1
 EXIT_NOT_RUNNING = 3
 
+Command = Callable[[argparse.Namespace], int]
 
-def register(commands: Any) -> None:
-    broker = commands.add_parser(
+
+def add_broker_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``broker up``, ``broker down`` and ``broker status``; each sets ``func`` -> exit code."""
+    broker = subparsers.add_parser(
         "broker", help=f"run a local Apache Kafka {KAFKA_VERSION} broker (no Docker needed)"
     )
     actions = broker.add_subparsers(dest="broker_command", required=True, metavar="COMMAND")
-    for name, func, text in (
-        ("up", _up, "start the broker in the background (if needed) and print its address"),
+    for name, command, text in (
+        ("up", _up, "start the broker in the background unless it runs; print its address"),
         ("down", _down, "stop the broker"),
         ("status", _status, "say whether the broker runs (exit 0) or not (exit 3)"),
     ):
-        parser = actions.add_parser(name, help=text, description=text,
-                                    epilog="example: processor broker up --port 9092")  # fmt: skip
-        parser.add_argument("--home", type=Path, default=None,
-                            help="config, data and logs (default: $PROCESSOR_BROKER_HOME "
-                            "or ~/.local/share/processor/broker)")  # fmt: skip
-        parser.add_argument("--port", type=int, default=9092, help="client port")
-        parser.add_argument("--controller-port", type=int, default=9093, help="KRaft port")
-        parser.add_argument("--timeout", type=float, default=90.0, help="seconds to wait")
-        parser.set_defaults(func=func)
+        parser = actions.add_parser(name, help=text, description=text)
+        _add_location_flags(parser)
+        parser.set_defaults(func=_reporting_errors(command))
+
+
+# processor.cli asks every command module for ``register``.
+register = add_broker_commands
+
+
+def _add_location_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help="config, data, logs and pid file "
+        "(default: $PROCESSOR_BROKER_HOME or ~/.local/share/processor/broker)",
+    )
+    parser.add_argument("--port", type=int, default=9092, help="client (PLAINTEXT) port")
+    parser.add_argument("--controller-port", type=int, default=9093, help="KRaft controller port")
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="seconds to wait (default: up 60, down 30)"
+    )
+
+
+def _reporting_errors(command: Command) -> Command:
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except (BrokerError, OSError) as exc:
+            reason = " ".join(str(exc).split())  # one line, whatever the cause
+            print(f"processor broker {args.broker_command}: {reason}", file=sys.stderr)
+            return EXIT_ERROR
+
+    return run
 
 
 def _broker(args: argparse.Namespace) -> LocalBroker:
     return LocalBroker(args.home or default_home(), args.port, args.controller_port)
 
 
+def _timeout(args: argparse.Namespace) -> dict[str, float]:
+    return {} if args.timeout is None else {"timeout_s": args.timeout}
+
+
 def _up(args: argparse.Namespace) -> int:
-    broker = _broker(args)
-    print(f"starting Kafka {KAFKA_VERSION} in {broker.home} ...", file=sys.stderr)
-    try:
-        print(broker.up(args.timeout))
-    except BrokerError as exc:
-        print(f"processor broker: {exc}", file=sys.stderr)
-        return 1
+    def to_stderr(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    # Only the address goes to stdout, so that scripts can capture it.
+    print(_broker(args).up(**_timeout(args), progress=to_stderr))
     return 0
 
 
 def _down(args: argparse.Namespace) -> int:
-    stopped = _broker(args).down(args.timeout)
+    stopped = _broker(args).down(**_timeout(args))
     print("stopped" if stopped else "not running", file=sys.stderr)
     return 0
 
