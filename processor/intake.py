@@ -20,6 +20,9 @@ from processor.workers import Workers
 log = get_logger("processor.intake")
 
 POLL_TIMEOUT_MS = 100
+# While paused a poll returns nothing and only keeps the member alive; polling often means
+# intake resumes within a few milliseconds of the queue draining to the low watermark.
+PAUSED_POLL_TIMEOUT_MS = 5
 
 
 class Intake:
@@ -48,7 +51,8 @@ class Intake:
         while not self._stopping.is_set():
             self.apply_backpressure()
             room = self._flow.room()
-            batches = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS, max_records=room or 1)
+            timeout_ms = PAUSED_POLL_TIMEOUT_MS if self._flow.paused else POLL_TIMEOUT_MS
+            batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=room or 1)
             if self._stopping.is_set():
                 break  # what was just fetched is not tracked, so it is read again later
             for tp, records in batches.items():
