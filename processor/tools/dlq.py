@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 
 from processor import headers as h
 from processor.config import Settings, kafka_client_options
@@ -28,6 +27,9 @@ from processor.tools.deadletters import (
     shown,
     table,
 )
+from processor.tools.progress import Progress
+
+REPLAY_CHUNK = 1000
 
 EXAMPLES = {
     "list": "processor dlq list --stage validate --since 2026-11-22T00:00:00Z --limit 20",
@@ -256,21 +258,25 @@ async def _send_back(settings: Settings, letters: list[DeadLetter], to: str | No
         **kafka_client_options(settings), acks="all", enable_idempotence=True
     )
     await producer.start()
+    progress = Progress("replayed", len(letters))
     failed = 0
     try:
         now = datetime.now(UTC)
-        pending = [
-            await producer.send(
-                to or x.source_topic,
-                x.value,
-                key=x.key,
-                headers=replay_headers(x, now),
-                timestamp_ms=x.timestamp_ms,
-            )
-            for x in letters
-        ]
-        results = await asyncio.gather(*pending, return_exceptions=True)
-        failed = sum(isinstance(r, (KafkaError, Exception)) for r in results)
+        for start in range(0, len(letters), REPLAY_CHUNK):
+            pending = [
+                await producer.send(
+                    to or x.source_topic,
+                    x.value,
+                    key=x.key,
+                    headers=replay_headers(x, now),
+                    timestamp_ms=x.timestamp_ms,
+                )
+                for x in letters[start : start + REPLAY_CHUNK]
+            ]
+            results = await asyncio.gather(*pending, return_exceptions=True)
+            failed += sum(isinstance(r, BaseException) for r in results)
+            progress.show(start + len(pending))
     finally:
         await producer.stop()
+        progress.done()
     return failed

@@ -14,6 +14,7 @@ from aiokafka.errors import KafkaError
 
 from processor.config import Settings, kafka_client_options
 from processor.pipeline import Pipeline
+from processor.tools.progress import Progress
 from processor.tools.sources import Format, Line, read_records
 
 CHUNK = 1000  # sends in flight before waiting for their acknowledgements
@@ -98,7 +99,7 @@ async def produce_files(settings: Settings, pipeline: Pipeline, args: argparse.N
     )
     await producer.start()
     tally, pacer = Tally(), _Pacer(args.rate)
-    progress = _Progress(tally)
+    progress = Progress("sent")
     try:
         pending: list[asyncio.Future[Any]] = []
         for path in args.files:
@@ -111,7 +112,7 @@ async def produce_files(settings: Settings, pipeline: Pipeline, args: argparse.N
                 pending.append(await _send(producer, topic, line, tally))
                 if len(pending) >= CHUNK:
                     await _settle(pending, tally)
-                    progress.show()
+                    progress.show(tally.sent)
         await _settle(pending, tally)
     finally:
         await producer.stop()
@@ -152,21 +153,3 @@ class _Pacer:
         if self._next > now:
             await asyncio.sleep(self._next - now)
         self._next = max(self._next, now) + self._interval_s
-
-
-class _Progress:
-    """A counter on the terminal, nothing when stderr is not one."""
-
-    def __init__(self, tally: Tally) -> None:
-        self._tally = tally
-        self._on = sys.stderr.isatty()
-        self._began = time.monotonic()
-
-    def show(self) -> None:
-        if self._on:
-            rate = self._tally.sent / max(time.monotonic() - self._began, 1e-6)
-            print(f"\rsent {self._tally.sent} ({rate:.0f}/s)", end="", file=sys.stderr)
-
-    def done(self) -> None:
-        if self._on:
-            print(file=sys.stderr)
