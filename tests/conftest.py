@@ -2,50 +2,96 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 
 from processor.broker import LocalBroker
 
+# testcontainers drives Confluent's image scripts; cp-kafka 8.0 ships Apache Kafka 4.0 (KRaft).
+KAFKA_CONTAINER_IMAGE = "confluentinc/cp-kafka:8.0.0"
 
-def _docker_answers() -> bool:
+
+@dataclass(frozen=True)
+class SessionKafka:
+    """The session's broker: where it answers, and the LocalBroker if this session started one."""
+
+    bootstrap: str
+    local: LocalBroker | None = None
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports nobody listens on now, all different (each stays bound until all are picked)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
+def _free_port() -> int:
+    return free_ports(1)[0]
+
+
+def _docker_engine_answers() -> bool:
+    # The docker CLI may be installed without an engine; `docker info` then fails at once.
     if shutil.which("docker") is None:
         return False
+    command = ["docker", "info", "--format", "{{.ServerVersion}}"]
     try:
-        probe = subprocess.run(["docker", "info"], capture_output=True, timeout=5, check=False)
+        probe = subprocess.run(command, capture_output=True, timeout=5, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return probe.returncode == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+@contextlib.contextmanager
+def _kafka_container() -> Iterator[str]:
+    try:
+        from testcontainers.community.kafka import KafkaContainer
+    except ImportError:  # testcontainers before 4.10
+        from testcontainers.kafka import KafkaContainer
+    with KafkaContainer(KAFKA_CONTAINER_IMAGE).with_kraft() as kafka:
+        yield kafka.get_bootstrap_server()
 
 
 @pytest.fixture(scope="session")
-def bootstrap_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def session_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SessionKafka]:
     """``KAFKA_BOOTSTRAP_SERVERS``; else a testcontainers Kafka; else Kafka from the jars."""
     given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if given:
-        yield given
-    elif _docker_answers():
-        from testcontainers.kafka import KafkaContainer
-
-        with KafkaContainer("apache/kafka:4.1.1").with_kraft() as kafka:
-            yield kafka.get_bootstrap_server()
+        yield SessionKafka(given)
+    elif _docker_engine_answers():
+        with _kafka_container() as bootstrap:
+            yield SessionKafka(bootstrap)
     else:
-        broker = LocalBroker(tmp_path_factory.mktemp("kafka"), _free_port(), _free_port())
-        yield broker.up(timeout_s=180)
-        broker.down()
+        port, controller_port = free_ports(2)
+        broker = LocalBroker(tmp_path_factory.mktemp("kafka"), port, controller_port)
+        try:
+            yield SessionKafka(broker.up(timeout_s=180), broker)
+        finally:
+            broker.down()
+
+
+@pytest.fixture(scope="session")
+def bootstrap_servers(session_kafka: SessionKafka) -> str:
+    """The bootstrap address of a real broker, shared by the whole session."""
+    return session_kafka.bootstrap
+
+
+@pytest.fixture(scope="session")
+def local_broker(session_kafka: SessionKafka) -> LocalBroker:
+    """The session's LocalBroker; skips the test when the broker came from elsewhere."""
+    if session_kafka.local is None:
+        pytest.skip("the session's broker is not a LocalBroker (env or testcontainers)")
+    return session_kafka.local
 
 
 @pytest.fixture

@@ -213,6 +213,7 @@ class LocalBroker:
             with contextlib.suppress(BrokerError):
                 wait_until_ready(self.bootstrap, min(remaining, _ATTEMPT_TIMEOUT_S))
                 return
+        _children.pop(process.pid, None)
         self.pid_file.unlink(missing_ok=True)
         raise BrokerError(
             f"the broker exited during start (code {process.returncode}); "
