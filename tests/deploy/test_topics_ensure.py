@@ -17,10 +17,17 @@ HOUR_MS = 3_600_000
 
 
 async def shapes(settings: Settings) -> dict[str, TopicShape]:
+    """The shapes of the processor's topics, once the metadata lists every one of them."""
+    names = topic_names(settings, transactions)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     await admin.start()
     try:
-        return await existing_shapes(admin, topic_names(settings, transactions))
+        for _ in range(50):  # a just-created topic can take a moment to appear everywhere
+            found = await existing_shapes(admin, names)
+            if set(found) == set(names):
+                break
+            await asyncio.sleep(0.2)
+        return found
     finally:
         await admin.close()
 
