@@ -1,0 +1,47 @@
+"""Scaling curves for the processor: record size, worker count, backlog size, offered load."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from bench.contenders import PROCESSOR, by_name
+from bench.drain import RunPlan, drain
+from bench.latency import measure_latency
+from bench.run import Workload, dataset
+
+RECORD_SIZES = (100, 1_000, 10_000)
+WORKERS = (1, 4, 8, 16)
+BACKLOGS = (100_000, 1_000_000, 2_000_000)
+LOAD_SHARES = (0.25, 0.50, 0.75)
+MAX_CURVE_BYTES = 200 * 2**20  # keeps the 10 KB point to a sane amount of disk and time
+
+
+async def run_curves(
+    plan: RunPlan, workload: Workload, max_backlog: int, max_rate: float
+) -> dict[str, list[dict[str, Any]]]:
+    processor = by_name([PROCESSOR])[0]
+    curves: dict[str, list[dict[str, Any]]] = {"record_size": [], "workers": [], "backlog": [],
+                                                "offered_load": []}  # fmt: skip
+    for size in RECORD_SIZES:
+        count = min(workload.records, max(10_000, MAX_CURVE_BYTES // size))
+        print(f"curve: record size {size} B ({count} records)", flush=True)
+        result = await drain(processor, plan, dataset(workload, count, size))
+        curves["record_size"].append({"record_bytes": size, **asdict(result)})
+    data = dataset(workload)
+    for workers in WORKERS:
+        print(f"curve: {workers} workers", flush=True)
+        result = await drain(processor, plan, data, {"PROCESSOR_WORKERS": str(workers)})
+        curves["workers"].append({"workers": workers, **asdict(result)})
+    del data
+    for backlog in (b for b in BACKLOGS if b <= max_backlog):
+        print(f"curve: backlog {backlog}", flush=True)
+        result = await drain(processor, plan, dataset(workload, backlog))
+        curves["backlog"].append({"backlog": backlog, **asdict(result)})
+    for share in LOAD_SHARES if workload.latency_s > 0 else ():
+        print(f"curve: offered load {share:.0%} of {max_rate:,.0f}", flush=True)
+        latency = await measure_latency(
+            processor, plan, share * max_rate, workload.latency_s, workload.record_bytes
+        )
+        curves["offered_load"].append({"share": share, **asdict(latency)})
+    return curves
