@@ -126,6 +126,15 @@ class Filter:
         )
 
 
+def replay_refusal(letter: DeadLetter, max_replays: int, to: str | None) -> str | None:
+    """Why ``letter`` must not be replayed, or None. The count limit ends replay loops."""
+    if letter.replay_count >= max_replays:
+        return f"replayed {letter.replay_count} times already (--max-replays {max_replays})"
+    if not to and not letter.source_topic:
+        return f"no {h.DLQ_SOURCE_TOPIC} header; name a topic with --to"
+    return None
+
+
 def parse_time(text: str) -> datetime:
     """An RFC 3339 time; a time without an offset is taken as UTC."""
     moment = datetime.fromisoformat(text)

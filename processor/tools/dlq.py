@@ -9,14 +9,12 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-
 from processor import headers as h
-from processor.config import Settings, kafka_client_options
-from processor.scan import UnknownTopicError, scan
+from processor.config import Settings
+from processor.scan import UnknownTopicError
 from processor.tools.deadletters import (
     BUCKETS,
     DeadLetter,
@@ -24,18 +22,27 @@ from processor.tools.deadletters import (
     count_by_bucket,
     count_by_class,
     parse_time,
+    replay_refusal,
     shown,
     table,
 )
-from processor.tools.progress import Progress
-
-REPLAY_CHUNK = 1000
+from processor.tools.dlq_read import read_one, select
+from processor.tools.replay import send_back
 
 EXAMPLES = {
     "list": "processor dlq list --stage validate --since 2026-11-22T00:00:00Z --limit 20",
     "show": "processor dlq show 42 --partition 0",
     "stats": "processor dlq stats --bucket 1h",
     "replay": "processor dlq replay --error-class ValidationError --dry-run",
+}
+
+
+# Short, so a usage error stays readable; --help lists every option.
+USAGE = {
+    "list": "%(prog)s [filters] [--json] [settings]",
+    "show": "%(prog)s OFFSET [--partition P] [--json] [settings]",
+    "stats": "%(prog)s [filters] [--bucket 1m|1h|1d] [--json] [settings]",
+    "replay": "%(prog)s [filters] [--to TOPIC] [--dry-run] [--max-replays N] [settings]",
 }
 
 
@@ -52,11 +59,15 @@ def register(commands: Any) -> None:
     }
     for name, text in helps.items():
         parser = actions.add_parser(
-            name, help=text, description=text, epilog=f"example: {EXAMPLES[name]}"
+            name,
+            help=text,
+            description=text,
+            epilog=f"example: {EXAMPLES[name]}",
+            usage=USAGE[name],
         )
         if name == "show":
-            parser.add_argument("offset", type=int, help="offset in the dead-letter topic")
-            parser.add_argument("--partition", type=int, default=0, help="its partition")
+            parser.add_argument("offset", type=count, help="offset in the dead-letter topic")
+            parser.add_argument("--partition", type=count, default=0, help="its partition")
         else:
             _add_filters(parser)
         _add_options(name, parser)
@@ -67,11 +78,11 @@ def register(commands: Any) -> None:
 def _add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stage", choices=["decode", "validate", "route", "handler"])
     parser.add_argument("--error-class", help="e.g. ValidationError")
-    parser.add_argument("--source-partition", type=int, help="input partition")
-    parser.add_argument("--since", type=parse_time, help="failed at or after (RFC 3339)")
-    parser.add_argument("--until", type=parse_time, help="failed before (RFC 3339)")
+    parser.add_argument("--source-partition", type=count, help="input partition")
+    parser.add_argument("--since", type=rfc3339, help="failed at or after (RFC 3339)")
+    parser.add_argument("--until", type=rfc3339, help="failed before (RFC 3339)")
     parser.add_argument("--grep", help="text in the error message (any case)")
-    parser.add_argument("--limit", type=int, default=0, help="at most this many (0: all)")
+    parser.add_argument("--limit", type=count, default=0, help="at most this many (0: all)")
 
 
 def _add_options(name: str, parser: argparse.ArgumentParser) -> None:
@@ -84,7 +95,7 @@ def _add_options(name: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--dry-run", action="store_true", help="show what would be sent")
         parser.add_argument(
             "--max-replays",
-            type=int,
+            type=count,
             default=3,
             help="refuse records already replayed this often (loops)",
         )
@@ -102,22 +113,30 @@ def _run(args: argparse.Namespace) -> int:
         return 2
 
 
-async def select(settings: Settings, args: argparse.Namespace) -> list[DeadLetter]:
-    wanted = Filter(
+# argparse types: their messages follow "argument --option:" in the one-line usage error.
+def count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, got {text!r}")
+    return int(text)
+
+
+def rfc3339(text: str) -> datetime:
+    try:
+        return parse_time(text)
+    except ValueError:
+        example = "2026-11-22T10:00:00Z"
+        message = f"expected an RFC 3339 time like {example}, got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+
+
+def wanted_by(args: argparse.Namespace) -> Filter:
+    return Filter(
         args.stage, args.error_class, args.source_partition, args.since, args.until, args.grep
     )
-    chosen: list[DeadLetter] = []
-    async for record in scan(settings, settings.dead_letter_topic):
-        letter = DeadLetter.from_record(record)
-        if wanted.matches(letter):
-            chosen.append(letter)
-            if args.limit and len(chosen) >= args.limit:
-                break
-    return chosen
 
 
 async def _list(settings: Settings, args: argparse.Namespace) -> int:
-    letters = await select(settings, args)
+    letters = await select(settings, wanted_by(args), args.limit)
     if args.json:
         for letter in letters:
             print(json.dumps(letter.summary()))
@@ -140,11 +159,10 @@ async def _list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _show(settings: Settings, args: argparse.Namespace) -> int:
-    async for record in scan(settings, settings.dead_letter_topic):
-        if record.partition == args.partition and record.offset == args.offset:
-            letter = DeadLetter.from_record(record)
-            print(_whole(letter, args.json))
-            return 0
+    letter = await read_one(settings, args.partition, args.offset)
+    if letter is not None:
+        print(_whole(letter, args.json))
+        return 0
     print(
         f"processor dlq: no dead letter at partition {args.partition} offset {args.offset}",
         file=sys.stderr,
@@ -182,7 +200,7 @@ def _whole(letter: DeadLetter, as_json: bool) -> str:
 
 
 async def _stats(settings: Settings, args: argparse.Namespace) -> int:
-    letters = await select(settings, args)
+    letters = await select(settings, wanted_by(args), args.limit)
     by_class = count_by_class(letters)
     by_time = count_by_bucket(letters, BUCKETS[args.bucket])
     if args.json:
@@ -216,67 +234,24 @@ async def _stats(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _replay(settings: Settings, args: argparse.Namespace) -> int:
-    letters = await select(settings, args)
-    refused = [x for x in letters if x.replay_count >= args.max_replays]
-    going = [x for x in letters if x.replay_count < args.max_replays]
-    for letter in refused:
-        print(
-            f"refused {letter.partition}/{letter.offset}: replayed {letter.replay_count} "
-            f"times already (--max-replays {args.max_replays})",
-            file=sys.stderr,
-        )
+    letters = await select(settings, wanted_by(args), args.limit)
+    going: list[DeadLetter] = []
+    refused = 0
+    for letter in letters:
+        reason = replay_refusal(letter, args.max_replays, args.to)
+        if reason is None:
+            going.append(letter)
+        else:
+            refused += 1
+            print(f"refused {letter.partition}/{letter.offset}: {reason}", file=sys.stderr)
     if args.dry_run:
         for letter in going:
             print(
                 f"would send {letter.partition}/{letter.offset} to "
                 f"{args.to or letter.source_topic} (replay {letter.replay_count + 1})"
             )
-        print(f"would replay {len(going)}, refused {len(refused)}")
+        print(f"would replay {len(going)}, refused {refused}")
         return 0
-    failed = await _send_back(settings, going, args.to)
-    print(f"replayed {len(going) - failed}, refused {len(refused)}, failed {failed}")
-    return 0 if failed == 0 else 1
-
-
-def replay_headers(letter: DeadLetter, now: datetime) -> list[tuple[str, bytes]]:
-    """The original headers, with a fresh replay time and count (the failure's own are gone)."""
-    kept = [
-        (n, v)
-        for n, v in letter.original_headers
-        if n not in (h.DLQ_REPLAYED_AT, h.DLQ_REPLAY_COUNT)
-    ]
-    stamp = now.isoformat(timespec="milliseconds").encode()
-    return [
-        *kept,
-        (h.DLQ_REPLAYED_AT, stamp),
-        (h.DLQ_REPLAY_COUNT, str(letter.replay_count + 1).encode()),
-    ]
-
-
-async def _send_back(settings: Settings, letters: list[DeadLetter], to: str | None) -> int:
-    producer = AIOKafkaProducer(
-        **kafka_client_options(settings), acks="all", enable_idempotence=True
-    )
-    await producer.start()
-    progress = Progress("replayed", len(letters))
-    failed = 0
-    try:
-        now = datetime.now(UTC)
-        for start in range(0, len(letters), REPLAY_CHUNK):
-            pending = [
-                await producer.send(
-                    to or x.source_topic,
-                    x.value,
-                    key=x.key,
-                    headers=replay_headers(x, now),
-                    timestamp_ms=x.timestamp_ms,
-                )
-                for x in letters[start : start + REPLAY_CHUNK]
-            ]
-            results = await asyncio.gather(*pending, return_exceptions=True)
-            failed += sum(isinstance(r, BaseException) for r in results)
-            progress.show(start + len(pending))
-    finally:
-        await producer.stop()
-        progress.done()
-    return failed
+    failed = await send_back(settings, going, args.to)
+    print(f"replayed {len(going) - failed}, refused {refused}, failed {failed}")
+    return 0 if failed == 0 and refused == 0 else 1

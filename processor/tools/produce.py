@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from aiokafka.errors import KafkaError
 
 from processor.config import Settings, kafka_client_options
 from processor.pipeline import Pipeline
+from processor.scan import UnknownTopicError
 from processor.tools.progress import Progress
 from processor.tools.sources import Format, Line, read_records
 
@@ -37,6 +39,8 @@ def register(commands: Any) -> None:
         "reported with their line number and skipped. Exit 0 only when every record was "
         "acknowledged and no line was skipped.",
         epilog=EPILOG,
+        usage="%(prog)s FILE... [--topic T] [--key-field F] [--rate N] [--format F] [--raw] "
+        "[settings]",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="files to send; - is stdin")
@@ -48,7 +52,7 @@ def register(commands: Any) -> None:
         dest="fmt",
         default="auto",
         choices=["auto", "jsonl", "json", "csv", "raw"],
-        help="input format (auto: by file extension, JSON Lines otherwise)",
+        help="input format (auto: .json array, .csv, .txt raw lines; JSON Lines otherwise)",
     )
     parser.add_argument(
         "--raw",
@@ -78,17 +82,50 @@ def _run(args: argparse.Namespace) -> int:
     from processor.cli import settings_from
 
     if args.rate < 0:
-        print("processor produce: --rate must be 0 or more", file=sys.stderr)
-        return 2
+        return _usage_error("--rate must be 0 or more")
+    unreadable = next((problem for path in args.files if (problem := _unreadable(path))), None)
+    if unreadable:
+        return _usage_error(unreadable)
     settings, pipeline = settings_from(args)
     began = time.monotonic()
     try:
         tally = asyncio.run(produce_files(settings, pipeline, args))
-    except OSError as exc:
-        print(f"processor produce: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return 2
+    except OSError as exc:  # a file that vanished or failed while being read
+        return _usage_error(f"cannot read {exc.filename}: {exc.strerror}")
+    except UnknownTopicError as exc:
+        return _usage_error(str(exc))
     print(tally.line(time.monotonic() - began))
     return 0 if tally.failed == 0 and tally.skipped == 0 else 1
+
+
+def _usage_error(message: str) -> int:
+    from processor.cli import EXIT_USAGE
+
+    print(f"processor produce: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _unreadable(path: str) -> str | None:
+    """Why ``path`` cannot be read, checked before anything is sent."""
+    if path == "-":
+        return None
+    try:
+        with open(path, "rb"):
+            return None
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror}"
+
+
+async def check_topics_exist(producer: AIOKafkaProducer, topics: Iterable[str]) -> None:
+    """Raise :class:`UnknownTopicError` for the first topic the cluster does not have.
+
+    Checked up front, so a typo is one clear error rather than a broker that creates the topic
+    or a long wait for metadata that never comes.
+    """
+    known = (await producer.client.fetch_all_metadata()).topics()
+    for topic in topics:
+        if topic not in known:
+            raise UnknownTopicError(f"topic {topic!r} does not exist")
 
 
 async def produce_files(settings: Settings, pipeline: Pipeline, args: argparse.Namespace) -> Tally:
@@ -101,6 +138,7 @@ async def produce_files(settings: Settings, pipeline: Pipeline, args: argparse.N
     tally, pacer = Tally(), _Pacer(args.rate)
     progress = Progress("sent")
     try:
+        await check_topics_exist(producer, [topic])
         pending: list[asyncio.Future[Any]] = []
         for path in args.files:
             for line in read_records(path, fmt, pipeline.model, args.key_field):
@@ -109,7 +147,7 @@ async def produce_files(settings: Settings, pipeline: Pipeline, args: argparse.N
                     print(f"{line.where}: skipped: {line.error}", file=sys.stderr)
                     continue
                 await pacer.wait()
-                pending.append(await _send(producer, topic, line, tally))
+                pending.append(await _send(producer, topic, line))
                 if len(pending) >= CHUNK:
                     await _settle(pending, tally)
                     progress.show(tally.sent)
@@ -120,7 +158,7 @@ async def produce_files(settings: Settings, pipeline: Pipeline, args: argparse.N
     return tally
 
 
-async def _send(producer: AIOKafkaProducer, topic: str, line: Line, tally: Tally) -> Any:
+async def _send(producer: AIOKafkaProducer, topic: str, line: Line) -> Any:
     try:
         return await producer.send(topic, line.value, key=line.key)
     except KafkaError as exc:

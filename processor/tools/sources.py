@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -10,11 +11,15 @@ import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, BinaryIO, Literal, Union, cast, get_args, get_origin
 
 from pydantic import BaseModel
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
 Format = Literal["auto", "jsonl", "json", "csv", "raw"]
+# What --format auto picks; anything else (and standard input) is JSON Lines.
+FORMAT_BY_SUFFIX: dict[str, Format] = {".json": "json", ".csv": "csv", ".txt": "raw"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,23 +33,30 @@ class Line:
 
 
 def read_records(path: str, fmt: Format, model: type[BaseModel], key_field: str) -> Iterator[Line]:
-    """Every record of ``path`` (``-`` is standard input) in the given format."""
+    """Every record of ``path`` (``-`` is standard input) in the given format.
+
+    Input is read as bytes: raw lines go out unchanged, and a line that is not UTF-8 is reported
+    with its number instead of stopping the run.
+    """
     name = "<stdin>" if path == "-" else path
-    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     kind = fmt if fmt != "auto" else _guess(path)
-    if kind == "raw":
-        yield from _raw(name, text)
-    elif kind == "json":
-        yield from _array(name, text, key_field)
-    elif kind == "csv":
-        yield from _csv(name, text, model, key_field)
-    else:
-        yield from _json_lines(name, text, key_field)
+    with _open(path) as stream:
+        if kind == "raw":
+            yield from _raw(name, stream)
+        elif kind == "jsonl":
+            yield from _json_lines(name, stream, key_field)
+        else:
+            yield from _whole_file(name, stream.read(), kind, model, key_field)
+
+
+def _open(path: str) -> contextlib.AbstractContextManager[BinaryIO]:
+    if path == "-":  # left open: it is not ours to close
+        return contextlib.nullcontext(cast(BinaryIO, sys.stdin.buffer))
+    return open(path, "rb")
 
 
 def _guess(path: str) -> Format:
-    suffix = Path(path).suffix.lower()
-    return {".json": "json", ".csv": "csv", ".txt": "raw"}.get(suffix, "jsonl")  # type: ignore[return-value]
+    return FORMAT_BY_SUFFIX.get(Path(path).suffix.lower(), "jsonl")
 
 
 def _key(document: Any, key_field: str) -> bytes | None:
@@ -53,16 +65,43 @@ def _key(document: Any, key_field: str) -> bytes | None:
     return None
 
 
-def _json_lines(name: str, text: str, key_field: str) -> Iterator[Line]:
-    for number, line in enumerate(text.splitlines(), start=1):
+def _lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """Numbered lines without their line ending (LF or CR LF), read as they come."""
+    for number, line in enumerate(stream, start=1):
+        yield number, line.removesuffix(b"\n").removesuffix(b"\r")
+
+
+def _json_lines(name: str, stream: BinaryIO, key_field: str) -> Iterator[Line]:
+    for number, line in _lines(stream):
+        if number == 1:
+            line = line.removeprefix(UTF8_BOM)
         if not line.strip():
             continue
+        where = f"{name}:{number}"
         try:
-            document = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield Line(f"{name}:{number}", error=f"not JSON: {exc.msg} (column {exc.colno})")
+            document = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            yield Line(where, error=f"not UTF-8: {exc.reason} (byte {exc.start + 1})")
             continue
-        yield Line(f"{name}:{number}", line.strip().encode(), _key(document, key_field))
+        except json.JSONDecodeError as exc:
+            yield Line(where, error=f"not JSON: {exc.msg} (column {exc.colno})")
+            continue
+        yield Line(where, line.strip(), _key(document, key_field))
+
+
+def _whole_file(
+    name: str, data: bytes, kind: Format, model: type[BaseModel], key_field: str
+) -> Iterator[Line]:
+    try:
+        text = data.decode("utf-8-sig")  # spreadsheets often write a byte-order mark
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        yield Line(f"{name}:{line}", error=f"not UTF-8: {exc.reason}; file skipped")
+        return
+    if kind == "csv":
+        yield from _csv(name, text, model, key_field)
+    else:
+        yield from _array(name, text, key_field)
 
 
 def _array(name: str, text: str, key_field: str) -> Iterator[Line]:
@@ -92,10 +131,10 @@ def _csv(name: str, text: str, model: type[BaseModel], key_field: str) -> Iterat
         yield Line(where, json.dumps(document).encode(), _key(document, key_field))
 
 
-def _raw(name: str, text: str) -> Iterator[Line]:
-    for number, line in enumerate(text.splitlines(), start=1):
+def _raw(name: str, stream: BinaryIO) -> Iterator[Line]:
+    for number, line in _lines(stream):
         if line:
-            yield Line(f"{name}:{number}", line.encode("utf-8", "surrogateescape"))
+            yield Line(f"{name}:{number}", line)
 
 
 def typed_cell(model: type[BaseModel], field: str, cell: str) -> Any:

@@ -9,8 +9,19 @@ from processor import headers as h
 from processor.deadletter import dead_letter_headers
 from processor.decode import Failure, Stage
 from processor.pipeline import Source
-from processor.tools.deadletters import DeadLetter, Filter, bucket_start, count_by_class
-from processor.tools.dlq import replay_headers
+from processor.tools.deadletters import (
+    BUCKETS,
+    DeadLetter,
+    Filter,
+    bucket_start,
+    count_by_bucket,
+    count_by_class,
+    parse_time,
+    replay_refusal,
+    shown,
+    table,
+)
+from processor.tools.replay import replay_headers
 
 WHEN = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
 
@@ -61,3 +72,40 @@ def test_a_replay_counts_up_and_drops_the_failure_headers() -> None:
     assert headers[h.DLQ_REPLAYED_AT].startswith(b"2026-11-22T10:30")
     assert headers["trace"] == b"t-1"
     assert not set(headers) & set(h.DLQ_HEADERS)
+
+
+def test_a_replay_is_refused_once_the_count_reaches_the_limit() -> None:
+    twice = letter(extra=((h.DLQ_REPLAY_COUNT, b"2"),))
+    assert replay_refusal(twice, max_replays=3, to=None) is None
+    assert "replayed 2 times already" in (replay_refusal(twice, max_replays=2, to=None) or "")
+
+
+def test_a_dead_letter_without_a_source_topic_needs_a_destination() -> None:
+    record = SimpleNamespace(partition=0, offset=0, key=None, value=b"x", timestamp=0, headers=[])
+    orphan = DeadLetter.from_record(record)
+    assert "--to" in (replay_refusal(orphan, max_replays=3, to=None) or "")
+    assert replay_refusal(orphan, max_replays=3, to="elsewhere") is None
+
+
+def test_values_are_shown_as_pretty_json_or_escaped_bytes() -> None:
+    assert shown(b'{"a":1}') == '{\n  "a": 1\n}'
+    assert shown(b"\xff{oops") == r"b'\xff{oops'"
+    assert shown(None) == "null"
+
+
+def test_a_table_pads_every_column_to_its_widest_cell() -> None:
+    assert table([["a", "long cell"], ["bbb", "c"]], ["X", "Y"]).splitlines() == [
+        "X    Y",
+        "a    long cell",
+        "bbb  c",
+    ]
+
+
+def test_a_time_without_an_offset_is_taken_as_utc() -> None:
+    assert parse_time("2026-11-22T10:30:00") == WHEN
+    assert parse_time("2026-11-22T11:30:00+01:00") == WHEN
+
+
+def test_counts_by_bucket_put_each_failure_in_its_minute() -> None:
+    counts = count_by_bucket([letter(), letter()], BUCKETS["1m"])
+    assert counts == {datetime(2026, 11, 22, 10, 30, tzinfo=UTC): 2}

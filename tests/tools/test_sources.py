@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
+
+import pytest
 
 from processor.pipelines.transactions import Transaction
 from processor.tools.sources import Format, Line, read_records, typed_cell
@@ -63,3 +66,48 @@ def test_a_cell_that_does_not_convert_stays_a_string_for_validation_to_report() 
     assert typed_cell(Transaction, "quantity", "two") == "two"
     assert typed_cell(Transaction, "quantity", "3") == 3
     assert typed_cell(Transaction, "unknown", "3") == "3"
+
+
+def test_raw_lines_keep_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "in.txt"
+    path.write_bytes(b"\xff\xfe\x00garbage\r\nok\n")
+    assert [line.value for line in lines_of(path)] == [b"\xff\xfe\x00garbage", b"ok"]
+
+
+def test_a_json_line_that_is_not_utf8_is_reported_and_the_next_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'\xff{"id": "a"}\n{"account": "b"}\n')
+    bad, good = lines_of(path)
+    assert (bad.where, bad.error.startswith("not UTF-8")) == (f"{path}:1", True)
+    assert good.key == b"b"
+
+
+def test_a_csv_file_that_is_not_utf8_is_skipped_naming_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"id,account\na,b\nc,\xff\n")
+    (line,) = lines_of(path)
+    assert line.where == f"{path}:3"
+    assert "not UTF-8" in line.error
+
+
+def test_a_byte_order_mark_does_not_rename_the_first_csv_column(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"\xef\xbb\xbfaccount,quantity\nacct,2\n")
+    (line,) = lines_of(path)
+    assert line.key == b"acct"
+
+
+def test_standard_input_is_json_lines_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stdin = io.TextIOWrapper(io.BytesIO(b'{"account": "a"}\n'))
+    monkeypatch.setattr("sys.stdin", stdin)
+    (line,) = read_records("-", "auto", Transaction, "account")
+    assert (line.where, line.key) == ("<stdin>:1", b"a")
+
+
+def test_a_json_file_that_is_not_an_array_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "in.json"
+    path.write_text('{"account": "a"}')
+    (line,) = lines_of(path)
+    assert "array" in line.error

@@ -1,0 +1,62 @@
+"""Sending dead letters back: the original record, plus when and how often it was replayed."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaProducer
+
+from processor import headers as h
+from processor.config import Settings, kafka_client_options
+from processor.tools.deadletters import DeadLetter
+from processor.tools.produce import check_topics_exist
+from processor.tools.progress import Progress
+
+CHUNK = 1000  # sends in flight before waiting for their acknowledgements
+
+
+def replay_headers(letter: DeadLetter, now: datetime) -> list[tuple[str, bytes]]:
+    """The original headers, with a fresh replay time and count (the failure's own are gone)."""
+    kept = [
+        (n, v)
+        for n, v in letter.original_headers
+        if n not in (h.DLQ_REPLAYED_AT, h.DLQ_REPLAY_COUNT)
+    ]
+    stamp = now.isoformat(timespec="milliseconds").encode()
+    return [
+        *kept,
+        (h.DLQ_REPLAYED_AT, stamp),
+        (h.DLQ_REPLAY_COUNT, str(letter.replay_count + 1).encode()),
+    ]
+
+
+async def send_back(settings: Settings, letters: list[DeadLetter], to: str | None) -> int:
+    """Send ``letters`` to ``to`` or each one's source topic; how many the broker refused."""
+    producer = AIOKafkaProducer(
+        **kafka_client_options(settings), acks="all", enable_idempotence=True
+    )
+    await producer.start()
+    progress = Progress("replayed", len(letters))
+    failed = 0
+    try:
+        await check_topics_exist(producer, sorted({to or x.source_topic for x in letters}))
+        now = datetime.now(UTC)
+        for start in range(0, len(letters), CHUNK):
+            pending = [
+                await producer.send(
+                    to or x.source_topic,
+                    x.value,
+                    key=x.key,
+                    headers=replay_headers(x, now),
+                    timestamp_ms=x.timestamp_ms,
+                )
+                for x in letters[start : start + CHUNK]
+            ]
+            results = await asyncio.gather(*pending, return_exceptions=True)
+            failed += sum(isinstance(r, BaseException) for r in results)
+            progress.show(start + len(pending))
+    finally:
+        await producer.stop()
+        progress.done()
+    return failed
