@@ -131,12 +131,11 @@ class Processor:
             await self._drain(self.settings.shutdown_timeout_s)
         for task in [stop, *tasks]:
             task.cancel()
-        results = await asyncio.gather(stop, *tasks, return_exceptions=True)
+        await asyncio.gather(stop, *tasks, return_exceptions=True)
         for task in crashed:
             raise task.exception() or RuntimeError("a processor task ended unexpectedly")
         if self._crash is not None:
             raise self._crash
-        del results
 
     async def _drain(self, timeout_s: float) -> None:
         """Finish what was taken in, then commit it all."""

@@ -20,6 +20,7 @@ from processor.config import Settings, load_settings
 from processor.logs import configure_logging
 from processor.pipeline import Pipeline
 from processor.pipelines.transactions import pipeline as transactions
+from processor.scan import committed_offsets, scan
 
 TEST_ID = "test-id"
 
@@ -142,24 +143,7 @@ async def produce(bootstrap: str, topic: str, samples: Iterable[Sample]) -> None
 
 async def read_all(bootstrap: str, topic: str) -> list[Any]:
     """Every record of ``topic`` from the beginning to its current end, without a group."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [
-            TopicPartition(topic, p)
-            for p in consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)
-        ]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        records: list[Any] = []
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            batch = await consumer.getmany(timeout_ms=500)
-            for messages in batch.values():
-                records.extend(messages)
-        return records
-    finally:
-        await consumer.stop()
+    return [record async for record in scan(load_settings(bootstrap_servers=bootstrap), topic)]
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
@@ -169,15 +153,11 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
 
 
 async def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+    settings = load_settings(bootstrap_servers=bootstrap, group_id=group)
     try:
-        offsets = await admin.list_consumer_group_offsets(group)
+        return await committed_offsets(settings, topic)
     except KafkaError:
         return {}  # e.g. no coordinator yet for a group that has not committed
-    finally:
-        await admin.close()
-    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
 
 
 async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
