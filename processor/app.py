@@ -27,6 +27,7 @@ from processor.metrics import LatencyHistogram
 from processor.observability import Observability
 from processor.offsets import OffsetTracker
 from processor.pipeline import Pipeline
+from processor.runtime import tune_garbage_collector
 from processor.stats import Stats
 from processor.workers import Workers
 
@@ -104,6 +105,7 @@ class Processor:
         """Run until ``stop()`` or a halt; returns the process exit code."""
         s = self.settings
         outputs = [*self.pipeline.output_topics(s.input_topic), s.dead_letter_topic]
+        tune_garbage_collector()
         try:
             await self.observability.start()
             await self.emitter.start(outputs)
@@ -165,7 +167,7 @@ class Processor:
 
     def delivered_many(self, items: Iterable[InFlight]) -> None:
         """A batch was acknowledged: mark every offset done and free what it held."""
-        observe = self.latency.observe_since
+        observe = self.latency.observer()
         left_window = size = 0
         for item in items:
             tracker, source = item.tracker, item.source
@@ -174,7 +176,10 @@ class Processor:
                 left_window += left
                 observe(source.timestamp_ms)
             size += item.size
-        self.flow.release(left_window, size)
+        flow = self.flow
+        flow.release(left_window, size)
+        if flow.records == 0:
+            self.committer.caught_up()
 
     async def revoke(self, partitions: set[TopicPartition]) -> None:
         """Before the group rebalances: drop queued work, drain in-flight work, commit."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
@@ -12,6 +13,10 @@ from processor.offsets import OffsetTracker
 from processor.stats import Stats
 
 log = get_logger("processor.commit")
+
+# Once everything taken in is done, commit this soon instead of at the next interval (but not
+# more often), so a drained backlog or a quiet stream is committed promptly.
+CAUGHT_UP_GAP_S = 0.05
 
 
 class Committer:
@@ -27,6 +32,11 @@ class Committer:
         self._trackers = trackers
         self._stats = stats
         self.enabled = True  # switched off for good when the processor halts
+        self._caught_up = asyncio.Event()
+
+    def caught_up(self) -> None:
+        """Everything taken in is done: commit soon rather than at the next interval."""
+        self._caught_up.set()
 
     async def commit(self, partitions: set[TopicPartition] | None = None) -> bool:
         """Commit what moved for ``partitions`` (default: all owned); False if the commit failed."""
@@ -55,6 +65,14 @@ class Committer:
         return True
 
     async def run(self, interval_s: float) -> None:
+        """Commit every ``interval_s``; once caught up, ``CAUGHT_UP_GAP_S`` after the last one."""
+        loop = asyncio.get_running_loop()
+        gap_s = min(interval_s, CAUGHT_UP_GAP_S)
+        last = loop.time()
         while True:
-            await asyncio.sleep(interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._caught_up.wait(), last + interval_s - loop.time())
+            await asyncio.sleep(last + gap_s - loop.time())
+            self._caught_up.clear()
+            last = loop.time()
             await self.commit()

@@ -17,18 +17,27 @@ class InFlight:
     tracker: OffsetTracker  # of the partition assignment the record was read under
 
 
-def take_in(record: Any, tracker: OffsetTracker) -> InFlight:
-    """Wrap an aiokafka ``ConsumerRecord`` and track its offset."""
-    key: bytes | None = record.key
-    value: bytes | None = record.value
-    headers = record.headers
-    source = Source(
-        record.topic,
-        record.partition,
-        record.offset,
-        key,
-        headers if isinstance(headers, tuple) else tuple(headers),
-        record.timestamp,
-    )
-    tracker.track(record.offset)
-    return InFlight(source, value, len(value or b"") + len(key or b""), tracker)
+def take_in(records: list[Any], tracker: OffsetTracker) -> tuple[list[InFlight], int]:
+    """Wrap one poll's aiokafka ``ConsumerRecord``s of a partition and track their offsets.
+
+    Returns the records and the bytes they hold.
+    """
+    items: list[InFlight] = []
+    append, track, new = items.append, tracker.track, tuple.__new__
+    total = 0
+    for record in records:
+        key: bytes | None = record.key
+        value: bytes | None = record.value
+        headers = record.headers
+        size = (len(value) if value is not None else 0) + (len(key) if key is not None else 0)
+        offset: int = record.offset
+        if type(headers) is not tuple:
+            headers = tuple(headers)
+        # tuple.__new__ skips the NamedTuple's Python-level constructor (this runs per record).
+        source = new(
+            Source, (record.topic, record.partition, offset, key, headers, record.timestamp)
+        )
+        track(offset)
+        append(InFlight(source, value, size, tracker))
+        total += size
+    return items, total

@@ -62,8 +62,8 @@ class Intake:
         tracker = self._trackers.get(tp)
         if tracker is None:  # records can only come for assigned partitions; be safe anyway
             tracker = self._trackers[tp] = OffsetTracker()
-        items = [take_in(record, tracker) for record in records]
-        self._flow.admit_many(len(items), sum(item.size for item in items))
+        items, size = take_in(records, tracker)
+        self._flow.admit_many(len(items), size)
         self._workers.put_many(items)
         self._stats.consumed += len(items)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -51,8 +51,18 @@ class LatencyHistogram:
 
     def observe_since(self, timestamp_ms: int) -> None:
         """Time from a record's timestamp until now; clocks that disagree count as zero."""
-        if timestamp_ms > 0:
-            self.observe(max(time.time() - timestamp_ms / 1000, 0.0))
+        self.observer()(timestamp_ms)
+
+    def observer(self) -> Callable[[int], None]:
+        """``observe_since`` for a batch acknowledged at one moment (reads the clock once)."""
+        now_ms = time.time() * 1000
+        observe = self.observe
+
+        def since(timestamp_ms: int) -> None:
+            if timestamp_ms > 0:
+                observe(max(now_ms - timestamp_ms, 0.0) / 1000)
+
+        return since
 
     def cumulative(self) -> list[tuple[str, int]]:
         """``(le, observations <= le)`` per bucket, ending with ``("+Inf", count)``."""
