@@ -25,13 +25,22 @@ def run_topics(input_topic: str) -> list[str]:
     return [input_topic, out.additions, out.refunds, out.dlq]
 
 
-async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
-    """Create the topics and wait until every partition has a leader (else the first writes
-    are refused with NotLeaderForPartition and retried, which would blur the first second)."""
+async def create_topics(
+    bootstrap: str,
+    names: list[str],
+    partitions: int,
+    configs: dict[str, dict[str, str]] | None = None,
+) -> None:
+    """Create the topics (with ``configs`` per topic name) and wait until every partition has a
+    leader (else the first writes are refused with NotLeaderForPartition and retried, which would
+    blur the first second)."""
+    configs = configs or {}
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(name, partitions, 1) for name in names])
+        await admin.create_topics(
+            [NewTopic(name, partitions, 1, topic_configs=configs.get(name, {})) for name in names]
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             described = await admin.describe_topics(names)

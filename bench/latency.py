@@ -1,11 +1,14 @@
 """End-to-end latency at a fixed offered load.
 
 A load generator sends ledger records at ``rate`` per second (in 10 ms ticks, batched per
-partition) with the record timestamp set to the send time. A separate consumer, without a
-group, reads the three outputs as they are written. Latency of a record = the time that consumer
-receives its output - the input record's timestamp (same machine, same clock). Only valid
-records count (dead letters carry the id only inside possibly broken JSON). Records still missing
-after a grace period mean the contender could not keep up: the result is marked saturated.
+partition) with the record timestamp set to the send time. The output topics are created with
+``message.timestamp.type=LogAppendTime``, so the broker stamps each output record when it appends
+it, i.e. when it acknowledges the contender's write. Latency of a record = its output's broker
+timestamp - the input record's timestamp (same machine, same clock). A separate consumer,
+without a group, reads the outputs to match them to the inputs; how soon it reads them does not
+change the result, so the measuring side cannot inflate it. Only valid records count (dead
+letters carry the id only inside possibly broken JSON). Records still missing after a grace
+period mean the contender could not keep up: the result is marked saturated.
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ async def measure_latency(
     name = f"bench-lat-{contender.name}-{uuid.uuid4().hex[:8]}"
     topics = run_topics(name)
     result = LatencyResult(contender.name, rate)
-    await create_topics(plan.bootstrap, topics, plan.partitions)
+    stamped = {topic: {"message.timestamp.type": "LogAppendTime"} for topic in topics[1:]}
+    await create_topics(plan.bootstrap, topics, plan.partitions, stamped)
     total = WARMUP_RECORDS + int(rate * seconds)
     argv = contender_argv(contender, plan.bootstrap, name, f"{name}-group", total)
     child = Child(argv, plan.work_dir / f"{name}.log")
@@ -116,6 +120,13 @@ async def _send(
     sent_at: dict[int, int] | None,
 ) -> None:
     now_ms = int(time.time() * 1000)
+    if sent_at is not None:
+        # Before sending: an output can be read while later batches of this tick still wait.
+        for record in batch:
+            if record.valid:
+                match = _ID.search(record.value)
+                if match:
+                    sent_at[int(match.group(2))] = now_ms
     by_partition: dict[int, object] = {}
     for record in batch:
         p = partition_for(record.key, partitions)
@@ -128,12 +139,6 @@ async def _send(
             b.append(key=record.key, value=record.value, timestamp=now_ms)
     for p, b in by_partition.items():
         await producer.send_batch(b, topic, partition=p)
-    if sent_at is not None:
-        for record in batch:
-            if record.valid:
-                match = _ID.search(record.value)
-                if match:
-                    sent_at[int(match.group(2))] = now_ms
 
 
 async def _paced(
@@ -170,7 +175,6 @@ async def _read_outputs(
         await consumer.seek_to_beginning(*parts)
         while True:
             batches = await consumer.getmany(timeout_ms=100)
-            now_ms = time.time() * 1000
             for messages in batches.values():
                 for message in messages:
                     match = _ID.search(message.value or b"")
@@ -179,6 +183,6 @@ async def _read_outputs(
                     if match.group(1) == b"warm":
                         warm_seen[0] += 1
                     elif (sent := sent_at.get(int(match.group(2)))) is not None:
-                        latencies.append(now_ms - sent)
+                        latencies.append(message.timestamp - sent)  # appended at the ack
     finally:
         await consumer.stop()
