@@ -167,15 +167,16 @@ class Processor:
 
     def delivered_many(self, items: Iterable[InFlight]) -> None:
         """A batch was acknowledged: mark every offset done and free what it held."""
-        observe = self.latency.observer()
+        stamps: list[int] = []
         left_window = size = 0
         for item in items:
             tracker, source = item.tracker, item.source
             left = tracker.mark_done(source.offset)
             if not tracker.revoked:  # a revoked partition's window was released already
                 left_window += left
-                observe(source.timestamp_ms)
+                stamps.append(source.timestamp_ms)
             size += item.size
+        self.latency.observe_all_since(stamps)
         flow = self.flow
         flow.release(left_window, size)
         if flow.records == 0:

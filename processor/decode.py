@@ -25,10 +25,13 @@ class Failure:
     attempts: int = 1
 
 
+NULL_VALUE = Failure("decode", "NullValue", "record value is null")
+
+
 def decode(model: type[BaseModel], value: bytes | None) -> BaseModel | Failure:
     """Validate ``value`` as JSON against ``model`` in one pass (pydantic parses and checks)."""
     if value is None:
-        return Failure("decode", "NullValue", "record value is null")
+        return NULL_VALUE
     try:
         return model.model_validate_json(value)
     except ValidationError as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -51,18 +51,21 @@ class LatencyHistogram:
 
     def observe_since(self, timestamp_ms: int) -> None:
         """Time from a record's timestamp until now; clocks that disagree count as zero."""
-        self.observer()(timestamp_ms)
+        self.observe_all_since((timestamp_ms,))
 
-    def observer(self) -> Callable[[int], None]:
-        """``observe_since`` for a batch acknowledged at one moment (reads the clock once)."""
+    def observe_all_since(self, timestamps_ms: Iterable[int]) -> None:
+        """``observe_since`` for records acknowledged together (one clock read, one call)."""
         now_ms = time.time() * 1000
-        observe = self.observe
-
-        def since(timestamp_ms: int) -> None:
+        counts, bounds = self._counts, self.bounds_s
+        total, seen = 0.0, 0
+        for timestamp_ms in timestamps_ms:
             if timestamp_ms > 0:
-                observe(max(now_ms - timestamp_ms, 0.0) / 1000)
-
-        return since
+                seconds = max(now_ms - timestamp_ms, 0.0) / 1000
+                counts[bisect_left(bounds, seconds)] += 1
+                total += seconds
+                seen += 1
+        self.sum_s += total
+        self.count += seen
 
     def cumulative(self) -> list[tuple[str, int]]:
         """``(le, observations <= le)`` per bucket, ending with ``("+Inf", count)``."""
