@@ -90,7 +90,8 @@ def write(out: Path, meta: dict[str, Any], rows: list[Row], curves: dict[str, An
     markdown = [
         "# Benchmark results", "", f"Run: {settings}", "",
         "Drain throughput is the median over rounds; ratios are to the processor and to the "
-        "textbook loop. Latency: output consume time - input timestamp, at a fixed offered load. "
+        "textbook loop. Latency: the output's broker append time (LogAppendTime, when the write "
+        "is acknowledged) - the input's timestamp, at a fixed offered load. "
         "See bench/README.md for the method.", "", text, "",
     ]  # fmt: skip
     if curves:
@@ -99,16 +100,52 @@ def write(out: Path, meta: dict[str, Any], rows: list[Row], curves: dict[str, An
     document = {"meta": meta, "contenders": [row.as_json() for row in rows], "curves": curves}
     (out / "latest.json").write_text(json.dumps(document, indent=2) + "\n")
     _plot(out / "latest.png", rows)
+    if curves:
+        _plot_curves(out / "curves.png", curves)
     return text
 
 
-def _plot(path: Path, rows: list[Row]) -> None:
-    try:  # optional (the bench extras); import_module keeps mypy independent of it
+def _pyplot() -> Any:
+    """matplotlib's pyplot, or None without the bench extras (import_module keeps mypy
+    independent of it)."""
+    try:
         matplotlib: Any = importlib.import_module("matplotlib")
         matplotlib.use("Agg")
-        plt: Any = importlib.import_module("matplotlib.pyplot")
+        return importlib.import_module("matplotlib.pyplot")
     except ImportError:
-        print("matplotlib is not installed: no latest.png", flush=True)
+        print("matplotlib is not installed: no PNG charts", flush=True)
+        return None
+
+
+# curve name -> (x key, y key, title)
+CURVE_PLOTS = {
+    "record_size": ("record_bytes", "throughput", "records/s by record size (bytes)"),
+    "workers": ("workers", "throughput", "records/s by PROCESSOR_WORKERS"),
+    "backlog": ("backlog", "peak_rss_mib", "peak RSS (MiB) by backlog (records)"),
+    "offered_load": ("rate", "p99_ms", "p99 latency (ms) by offered load (records/s)"),
+}
+
+
+def _plot_curves(path: Path, curves: dict[str, list[dict[str, Any]]]) -> None:
+    plt = _pyplot()
+    if plt is None:
+        return
+    figure, axes = plt.subplots(1, len(CURVE_PLOTS), figsize=(4 * len(CURVE_PLOTS), 3.8))
+    for axis, (name, (x, y, title)) in zip(axes, CURVE_PLOTS.items(), strict=True):
+        points = curves.get(name) or []
+        axis.plot([p[x] for p in points], [p[y] for p in points], marker="o")
+        axis.set_title(title, fontsize=9)
+        axis.set_ylim(bottom=0)
+        if name in ("record_size", "backlog"):
+            axis.set_xscale("log")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def _plot(path: Path, rows: list[Row]) -> None:
+    plt = _pyplot()
+    if plt is None:
         return
     shown = [row for row in rows if row.status in ("ok", "timeout")]
     names = [row.name for row in shown]
