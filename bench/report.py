@@ -37,7 +37,7 @@ def table(rows: list[Row]) -> str:
             note = _join(note, f"latency {lat.status}: {lat.note}")
         ok = row.status in ("ok", "timeout")
         cells = [
-            row.label, row.status,
+            row.label.replace("|", "\\|"), row.status,
             f"{rate:,.0f}" if ok else "-",
             _ratio(rate, base[PROCESSOR]) if ok else "-",
             _ratio(rate, base[TEXTBOOK]) if ok else "-",
