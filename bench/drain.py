@@ -57,15 +57,17 @@ async def drain(
     plan: RunPlan,
     data: list[InputRecord],
     env: dict[str, str] | None = None,
+    instances: int = 1,
 ) -> DrainResult:
-    """Preload ``data`` into fresh topics and let ``contender`` work through it."""
+    """Preload ``data`` into fresh topics and let ``contender`` work through it (``instances``
+    processes of it in one consumer group; RSS and CPU are then their sums)."""
     name = f"bench-{contender.name}-{uuid.uuid4().hex[:8]}"
     topics = run_topics(name)
     result = DrainResult(contender.name, len(data))
     await create_topics(plan.bootstrap, topics, plan.partitions)
     try:
         await preload(plan.bootstrap, name, data, plan.partitions)
-        await _measure(contender, plan, name, len(data), result, env)
+        await _measure(contender, plan, name, len(data), result, env, instances)
     finally:
         await delete_topics(plan.bootstrap, topics)
     return result
@@ -73,15 +75,15 @@ async def drain(
 
 async def _measure(
     contender: Contender, plan: RunPlan, topic: str, expect: int, result: DrainResult,
-    env: dict[str, str] | None,
+    env: dict[str, str] | None, instances: int,
 ) -> None:  # fmt: skip
     group = f"{topic}-group"
-    argv = contender_argv(contender, plan.bootstrap, topic, group, expect)
-    log = plan.work_dir / f"{topic}.log"
+    # One instance stops itself at ``expect``; several cannot tell, so they run until stopped.
+    argv = contender_argv(contender, plan.bootstrap, topic, group, expect if instances == 1 else 0)
     first = done = None
     last_seen = time.time()
     async with Progress(plan.bootstrap, topic, group, plan.partitions) as progress:
-        child = Child(argv, log, env)
+        children = [Child(argv, plan.work_dir / f"{topic}-{i}.log", env) for i in range(instances)]
         deadline = time.monotonic() + plan.timeout_s
         count = 0
         while time.monotonic() < deadline:
@@ -93,25 +95,28 @@ async def _measure(
             if count >= expect:
                 done = now
                 break
-            if not child.running:
+            if not all(child.running for child in children):
                 break
             await asyncio.sleep(POLL_S)
-        exited_early = not child.running
-        measured = await child.finish(wait=done is not None)
+        exited_early = not all(child.running for child in children)
+        wait = done is not None and instances == 1
+        measured = [await child.finish(wait=wait) for child in children]
     end = done
     if done is None or first is None:
         result.status = "failed" if exited_early else "timeout"
-        result.note = f"{count}/{expect} committed; exit {measured.exit_code}: {child.log_tail()}"
+        codes = ", ".join(str(m.exit_code) for m in measured)
+        result.note = f"{count}/{expect} committed; exit {codes}: {children[0].log_tail()}"
         if first is not None and count:
             end = last_seen  # a timed-out run still measured a rate over its window
             result.throughput = count / max(end - first, 1e-3)
     else:
         result.seconds = max(done - first, POLL_S)
         result.throughput = expect / result.seconds
-    result.peak_rss_mib = measured.peak_rss_bytes / 2**20
-    cpu = measured.cpu_between(first, end) if first and end else None
-    if cpu is None:
-        cpu = measured.total_cpu_s
+    result.peak_rss_mib = sum(m.peak_rss_bytes for m in measured) / 2**20
+    cpus = [m.cpu_between(first, end) if first and end else None for m in measured]
+    cpu = sum(c for c in cpus if c is not None)
+    if None in cpus:
+        cpu = sum(m.total_cpu_s for m in measured)
         result.note = (
             result.note + "; " if result.note else ""
         ) + "CPU over the whole process life"
