@@ -25,13 +25,10 @@ class Failure:
     attempts: int = 1
 
 
-NULL_VALUE = Failure("decode", "NullValue", "record value is null")
-
-
 def decode(model: type[BaseModel], value: bytes | None) -> BaseModel | Failure:
     """Validate ``value`` as JSON against ``model`` in one pass (pydantic parses and checks)."""
     if value is None:
-        return NULL_VALUE
+        return Failure("decode", "NullValue", "record value is null")
     try:
         return model.model_validate_json(value)
     except ValidationError as exc:

@@ -7,11 +7,11 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from processor import headers as h
 from processor.deadletter import dead_letter_headers, source_header
-from processor.decode import NULL_VALUE, Failure, classify
+from processor.decode import Failure, decode
 from processor.emit import Backoff, Emitter, Entry
 from processor.guard import DeadLetterGuard
 from processor.headers import EVENT_ID, SOURCE
@@ -41,7 +41,7 @@ class RecordHandler:
         halt: Callable[[str], None],
     ) -> None:
         self._pipeline = pipeline
-        self._validate_json = pipeline.model.model_validate_json
+        self._model = pipeline.model
         self._emitter = emitter
         self._guard = guard
         self._stats = stats
@@ -57,15 +57,9 @@ class RecordHandler:
         if item.tracker.revoked:
             self._finish(item)  # the partition moved on; its next owner reads this record again
             return None
-        # decode(), inlined: this runs for every record.
-        value = item.value
-        if value is None:
-            self._dead_letter(item, NULL_VALUE)
-            return None
-        try:
-            record = self._validate_json(value)
-        except ValidationError as exc:
-            self._dead_letter(item, classify(exc, value))
+        record = decode(self._model, item.value)
+        if isinstance(record, Failure):
+            self._dead_letter(item, record)
             return None
         try:
             outcome = self._pipeline.route(record, item.source)
