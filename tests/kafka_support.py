@@ -63,6 +63,15 @@ async def create_topics(settings: Settings, partitions: int = 4) -> None:
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, partitions, 1) for name in names])
+        # The controller acknowledges before every broker's metadata has the topics; tools that
+        # check a topic exists would otherwise race the test.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            described = await admin.describe_topics(names)
+            leaders = [p.get("leader", -1) for t in described for p in t.get("partitions", [])]
+            if len(leaders) == len(names) * partitions and min(leaders) >= 0:
+                break
+            await asyncio.sleep(0.05)
     finally:
         await admin.close()
 
