@@ -1,4 +1,4 @@
-"""Scaling curves for the processor: record size, worker count, instances, backlog size, offered
+"""Scaling curves for the processor: record size, worker count, processes, backlog size, offered
 load."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from bench.run import Workload, dataset
 
 RECORD_SIZES = (100, 1_000, 10_000)
 WORKERS = (1, 4, 8, 16)
-INSTANCES = (1, 2)  # processes in one consumer group (scaling out on the same machine)
+PROCESSES = (1, 2)  # PROCESSOR_PROCESSES: consumer processes of the one instance
 BACKLOGS = (100_000, 1_000_000, 2_000_000)
 LOAD_SHARES = (0.25, 0.50, 0.75)
 MAX_CURVE_BYTES = 200 * 2**20  # keeps the 10 KB point to a sane amount of disk and time
@@ -23,7 +23,7 @@ async def run_curves(
     plan: RunPlan, workload: Workload, max_backlog: int, max_rate: float
 ) -> dict[str, list[dict[str, Any]]]:
     processor = by_name([PROCESSOR])[0]
-    curves: dict[str, list[dict[str, Any]]] = {"record_size": [], "workers": [], "instances": [],
+    curves: dict[str, list[dict[str, Any]]] = {"record_size": [], "workers": [], "processes": [],
                                                 "backlog": [], "offered_load": []}  # fmt: skip
     for size in RECORD_SIZES:
         count = min(workload.records, max(10_000, MAX_CURVE_BYTES // size))
@@ -35,10 +35,10 @@ async def run_curves(
         print(f"curve: {workers} workers", flush=True)
         result = await drain(processor, plan, data, {"PROCESSOR_WORKERS": str(workers)})
         curves["workers"].append({"workers": workers, **asdict(result)})
-    for instances in INSTANCES:
-        print(f"curve: {instances} instance(s) in one group", flush=True)
-        result = await drain(processor, plan, data, instances=instances)
-        curves["instances"].append({"instances": instances, **asdict(result)})
+    for processes in PROCESSES:
+        print(f"curve: {processes} process(es)", flush=True)
+        result = await drain(processor, plan, data, {"PROCESSOR_PROCESSES": str(processes)})
+        curves["processes"].append({"processes": processes, **asdict(result)})
     del data
     for backlog in (b for b in BACKLOGS if b <= max_backlog):
         print(f"curve: backlog {backlog}", flush=True)

@@ -99,7 +99,7 @@ async def _measure(
                 break
             await asyncio.sleep(POLL_S)
         exited_early = not all(child.running for child in children)
-        wait = done is not None and instances == 1
+        wait = done is not None and instances == 1 and contender.stops_itself
         measured = [await child.finish(wait=wait) for child in children]
     end = done
     if done is None or first is None:

@@ -121,7 +121,7 @@ def _pyplot() -> Any:
 CURVE_PLOTS = {
     "record_size": ("record_bytes", "throughput", "records/s by record size (bytes)"),
     "workers": ("workers", "throughput", "records/s by PROCESSOR_WORKERS"),
-    "instances": ("instances", "throughput", "records/s by instances in one group"),
+    "processes": ("processes", "throughput", "records/s by PROCESSOR_PROCESSES"),
     "backlog": ("backlog", "peak_rss_mib", "peak RSS (MiB) by backlog (records)"),
     "offered_load": ("rate", "p99_ms", "p99 latency (ms) by offered load (records/s)"),
 }

@@ -1,6 +1,20 @@
 """An at-least-once Kafka stream processor: validate, route, dead-letter, with backpressure."""
 
-from processor.pipeline import Drop, Output, Pipeline, Reject, Source
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from processor.pipeline import Drop, Output, Pipeline, Reject, Source
 
 __all__ = ["Drop", "Output", "Pipeline", "Reject", "Source"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: the supervisor imports processor.* without the data path's pydantic.
+    if name in __all__:
+        from processor import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'processor' has no attribute {name!r}")

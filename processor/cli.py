@@ -8,18 +8,23 @@ import importlib
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from processor.app import Processor
+import structlog
+
 from processor.config import ConfigError, Settings, load_settings
+from processor.cpus import available_cpus
 from processor.logs import configure_logging, get_logger
 from processor.pipeline import Pipeline, PipelineLoadError, load_pipeline
+from processor.supervisor import Plan, exec_supervisor
 from processor.topics import ensure_topics
 
 EXIT_USAGE = 2
 # A second SIGINT/SIGTERM at least this long after the first stops without draining.
 FORCE_AFTER_S = 1.0
+# How often a supervised process checks that its supervisor is still there.
+ORPHAN_CHECK_S = 0.5
 
 # Modules that add subcommands: each has ``register(commands)`` taking the subparsers object.
 COMMAND_MODULES = (
@@ -50,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="run the processor in the foreground")
     add_settings_flags(run)
+    # Set by the supervisor on the processes it starts (processor.supervisor); not for users.
+    run.add_argument("--process-index", type=int, help=argparse.SUPPRESS)
+    run.add_argument("--supervisor-pid", type=int, help=argparse.SUPPRESS)
     run.set_defaults(func=_run)
     topics = commands.add_parser("topics", help="manage the processor's topics")
     topic_commands = topics.add_subparsers(dest="topics_command", required=True, metavar="COMMAND")
@@ -74,23 +82,48 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def settings_from(args: argparse.Namespace) -> tuple[Settings, Pipeline]:
-    given: dict[str, Any] = {
+def given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given as flags, by name."""
+    return {
         key.removeprefix("setting_"): value
         for key, value in vars(args).items()
         if key.startswith("setting_") and value is not None
     }
-    settings = load_settings(**given)
+
+
+def settings_from(args: argparse.Namespace) -> tuple[Settings, Pipeline]:
+    settings = load_settings(**given_settings(args))
     return settings, load_pipeline(settings.pipeline)
+
+
+def supervisor_plan(settings: Settings, given: dict[str, Any], processes: int) -> Plan:
+    return Plan(
+        processes=processes,
+        given={name: str(value) for name, value in given.items()},
+        http_host=settings.http_host,
+        http_port=settings.http_port,
+        http_unix_socket=str(settings.http_unix_socket) if settings.http_unix_socket else None,
+        group_instance_id=settings.group_instance_id,
+        log_level=settings.log_level,
+        log_format=settings.log_format,
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
     settings, pipeline = settings_from(args)
     configure_logging(settings.log_level, settings.log_format)
-    return asyncio.run(_serve(settings, pipeline))
+    processes = settings.processes or available_cpus()
+    if processes > 1:
+        exec_supervisor(supervisor_plan(settings, given_settings(args), processes))
+    if args.process_index is not None:
+        structlog.contextvars.bind_contextvars(process=args.process_index)
+    return asyncio.run(_serve(settings, pipeline, args.supervisor_pid))
 
 
-async def _serve(settings: Settings, pipeline: Pipeline) -> int:
+async def _serve(settings: Settings, pipeline: Pipeline, supervisor_pid: int | None) -> int:
+    # Imported here: a supervisor never runs a processor itself and stays small without it.
+    from processor.app import Processor
+
     processor = Processor(settings, pipeline)
     log = get_logger("processor.cli")
     loop = asyncio.get_running_loop()
@@ -109,7 +142,22 @@ async def _serve(settings: Settings, pipeline: Pipeline) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
-    return await processor.run()
+    watch = None
+    if supervisor_pid is not None:
+        watch = loop.create_task(_stop_when_orphaned(processor.stop, supervisor_pid))
+    try:
+        return await processor.run()
+    finally:
+        if watch is not None:
+            watch.cancel()
+
+
+async def _stop_when_orphaned(stop: Callable[[], None], supervisor_pid: int) -> None:
+    """Stop cleanly once the supervisor is gone (killed): nobody else would stop this process."""
+    while os.getppid() == supervisor_pid:
+        await asyncio.sleep(ORPHAN_CHECK_S)
+    get_logger("processor.cli").warning("supervisor_gone", supervisor_pid=supervisor_pid)
+    stop()
 
 
 def _ensure_topics(args: argparse.Namespace) -> int:

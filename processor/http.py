@@ -7,9 +7,11 @@ open a connection per request anyway, and it keeps the server free of keep-alive
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
+from pathlib import Path
 
 from processor.logs import get_logger
 
@@ -34,7 +36,7 @@ class Request:
     path: str  # without the query string
 
 
-Route = Callable[[], Response]
+Route = Callable[[], Response | Awaitable[Response]]
 
 
 def parse_request_line(line: bytes) -> Request | None:
@@ -50,7 +52,7 @@ def parse_request_line(line: bytes) -> Request | None:
     return Request(method, target.split("?", 1)[0])
 
 
-def respond(request: Request | None, routes: Mapping[str, Route]) -> Response:
+async def respond(request: Request | None, routes: Mapping[str, Route]) -> Response:
     """The response for ``request`` (None: a request line that could not be parsed)."""
     if request is None:
         return Response(400, b"bad request\n")
@@ -60,7 +62,8 @@ def respond(request: Request | None, routes: Mapping[str, Route]) -> Response:
     if route is None:
         return Response(404, b"not found\n")
     try:
-        return route()
+        response = route()
+        return await response if inspect.isawaitable(response) else response
     except Exception as exc:  # a bug in a route must not take the server down
         log.exception("http_route_failed", path=request.path, error=repr(exc))
         return Response(500, b"internal error\n")
@@ -81,15 +84,25 @@ def encode(response: Response, *, with_body: bool = True) -> bytes:
 
 
 class HttpServer:
-    """Serves ``routes`` (path -> handler) on ``host:port`` until stopped."""
+    """Serves ``routes`` (path -> handler) on ``host:port``, or on the Unix socket ``unix_path``
+    when one is given, until stopped."""
 
-    def __init__(self, routes: Mapping[str, Route], host: str, port: int) -> None:
+    def __init__(
+        self, routes: Mapping[str, Route], host: str, port: int, unix_path: Path | None = None
+    ) -> None:
         self._routes = routes
         self._host = host
         self._port = port
+        self._unix_path = unix_path
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
+        if self._unix_path is not None:
+            self._server = await asyncio.start_unix_server(
+                self._serve, self._unix_path, limit=MAX_HEAD_BYTES
+            )
+            log.info("http_listening", unix_socket=str(self._unix_path))
+            return
         self._server = await asyncio.start_server(
             self._serve, self._host, self._port, limit=MAX_HEAD_BYTES
         )
@@ -98,7 +111,7 @@ class HttpServer:
     @property
     def port(self) -> int:
         """The bound port (differs from the one asked for only when that was 0)."""
-        if self._server is None or not self._server.sockets:
+        if self._server is None or not self._server.sockets or self._unix_path is not None:
             return self._port
         port: int = self._server.sockets[0].getsockname()[1]
         return port
@@ -114,7 +127,7 @@ class HttpServer:
             async with asyncio.timeout(READ_TIMEOUT_S):
                 head = await reader.readuntil(b"\r\n\r\n")
             request = parse_request_line(head.split(b"\r\n", 1)[0])
-            response = respond(request, self._routes)
+            response = await respond(request, self._routes)
             writer.write(encode(response, with_body=request is None or request.method != "HEAD"))
             await writer.drain()
         except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):

@@ -60,8 +60,8 @@ class Observability:
         settings = processor.settings
         routes = {METRICS_PATH: self.metrics, HEALTH_PATH: self.healthz, READY_PATH: self.readyz}
         self.server = (
-            HttpServer(routes, settings.http_host, settings.http_port)
-            if settings.http_port
+            HttpServer(routes, settings.http_host, settings.http_port, settings.http_unix_socket)
+            if settings.http_port or settings.http_unix_socket
             else None
         )
         self._tasks: list[asyncio.Task[None]] = []

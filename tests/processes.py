@@ -22,9 +22,11 @@ class ProcessorProcess:
 
     def start(self) -> ProcessorProcess:
         s = self.settings
-        # Several processors share this machine: no metrics port for any of them.
+        # Several processors share this machine: no metrics port for any of them. One process,
+        # not a supervisor: its PID is the processor's, for the signals a test sends it
+        # (``--processes`` in ``extra`` beats this).
         env = {**os.environ, "PYTHONPATH": str(ROOT), "PROCESSOR_LOG_FORMAT": "json",
-               "PROCESSOR_HTTP_PORT": "0"}  # fmt: skip
+               "PROCESSOR_HTTP_PORT": "0", "PROCESSOR_PROCESSES": "1"}  # fmt: skip
         command = [
             sys.executable, "-m", "processor", "run",
             "--bootstrap-servers", s.bootstrap_servers, "--input-topic", s.input_topic,

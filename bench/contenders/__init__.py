@@ -15,6 +15,7 @@ class Contender:
     needs_modules: tuple[str, ...] = ()
     needs_binaries: tuple[str, ...] = ()
     validates: bool = True
+    stops_itself: bool = True  # at --expect; else the harness stops it once all is committed
 
     def missing(self) -> str | None:
         """Why it cannot run here, or None."""
@@ -31,7 +32,7 @@ PROCESSOR = "processor"
 TEXTBOOK = "textbook"
 
 CONTENDERS: tuple[Contender, ...] = (
-    Contender(PROCESSOR, "bench.contenders.processor", "processor (defaults)"),
+    Contender(PROCESSOR, "bench.contenders.processor", "processor (defaults)", stops_itself=False),
     Contender(TEXTBOOK, "bench.contenders.textbook", "textbook loop (getone, queue 3, 3 workers)"),
     Contender(
         "aiokafka_batch", "bench.contenders.aiokafka_batch", "aiokafka getmany + send + gather"

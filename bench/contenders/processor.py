@@ -1,50 +1,24 @@
-"""The processor with its default settings (``PROCESSOR_*`` variables still apply, e.g. workers).
+"""The processor with its default settings, started as operators start it: ``processor run``.
 
-It runs in this process, so it can stop itself once the group has committed ``--expect`` records.
+By default that is a supervisor with one consumer process per CPU, so it cannot count what the
+whole group committed; the harness stops it (SIGTERM) once the group has committed everything.
+``PROCESSOR_*`` variables still apply (the curves set ``PROCESSOR_WORKERS``, ``_PROCESSES``).
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
-from bench.contenders.common import ContenderArgs, on_stop_signals, parse_args
-from processor.app import Processor
-from processor.config import Settings, load_settings
-from processor.logs import configure_logging
-from processor.pipelines.transactions import pipeline
+from bench.contenders.common import ContenderArgs, parse_args
+from processor.cli import main
 
 
-def settings_for(args: ContenderArgs) -> Settings:
-    overrides: dict[str, Any] = {
-        "bootstrap_servers": args.bootstrap,
-        "input_topic": args.input,
-        "group_id": args.group,
-        "log_level": "warning",
-    }
+def run_argv(args: ContenderArgs) -> list[str]:
     # Several contenders share the machine: no metrics server, no summary line.
-    quiet = {"http_port": 0, "summary_interval_s": 0}
-    overrides.update({k: v for k, v in quiet.items() if k in Settings.model_fields})
-    return load_settings(**overrides)
-
-
-async def run(args: ContenderArgs) -> int:
-    settings = settings_for(args)
-    configure_logging(settings.log_level, "console")
-    processor = Processor(settings, pipeline)
-    on_stop_signals(processor.stop)
-
-    async def stop_when_committed() -> None:
-        while sum(processor.stats.committed.values()) < args.expect:
-            await asyncio.sleep(0.02)
-        processor.stop()
-
-    watcher = asyncio.create_task(stop_when_committed()) if args.expect else None
-    code = await processor.run()
-    if watcher is not None:
-        watcher.cancel()
-    return code
+    return [
+        "run", "--bootstrap-servers", args.bootstrap, "--input-topic", args.input,
+        "--group-id", args.group, "--log-level", "warning", "--log-format", "console",
+        "--http-port", "0", "--summary-interval-s", "0",
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":
-    raise SystemExit(asyncio.run(run(parse_args(__doc__ or ""))))
+    raise SystemExit(main(run_argv(parse_args(__doc__ or ""))))

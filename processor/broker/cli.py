@@ -29,6 +29,16 @@ def add_broker_commands(subparsers: argparse._SubParsersAction[argparse.Argument
     ):
         parser = actions.add_parser(name, help=text, description=text)
         _add_location_flags(parser)
+        if name == "up":
+            parser.add_argument(
+                "--config",
+                action="append",
+                default=[],
+                metavar="KEY=VALUE",
+                type=_broker_setting,
+                help="a server.properties setting over ours, used when the broker starts "
+                "(repeatable), e.g. group.initial.rebalance.delay.ms=3000",
+            )
         parser.set_defaults(func=_reporting_errors(command))
 
 
@@ -64,8 +74,18 @@ def _reporting_errors(command: Command) -> Command:
     return run
 
 
+def _broker_setting(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value.strip()
+
+
 def _broker(args: argparse.Namespace) -> LocalBroker:
-    return LocalBroker(args.home or default_home(), args.port, args.controller_port)
+    overrides = tuple(getattr(args, "config", ()))
+    return LocalBroker(
+        args.home or default_home(), args.port, args.controller_port, overrides=overrides
+    )
 
 
 def _timeout(args: argparse.Namespace) -> dict[str, float]:

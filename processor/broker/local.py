@@ -84,6 +84,8 @@ class LocalBroker:
     port: int = 9092
     controller_port: int = 9093
     host: str = "127.0.0.1"
+    # Broker settings over ours (``server.properties`` keys), applied when it starts.
+    overrides: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         # The broker is recognised by this path in its command line, so spell it one way only.
@@ -167,7 +169,7 @@ class LocalBroker:
         for folder in (self.home / "config", self.home / "data", self.home / "logs"):
             folder.mkdir(parents=True, exist_ok=True)
         properties = server_properties(
-            self.host, self.port, self.controller_port, self.home / "data"
+            self.host, self.port, self.controller_port, self.home / "data", dict(self.overrides)
         )
         self._properties_file.write_text(properties)
         (self.home / "config" / "log4j2.properties").write_text(log4j_config(self.log_file))

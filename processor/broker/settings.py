@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 from processor.broker.jars import BrokerError
 
 
-def server_properties(host: str, port: int, controller_port: int, data: Path) -> str:
+def server_properties(
+    host: str,
+    port: int,
+    controller_port: int,
+    data: Path,
+    overrides: Mapping[str, str] | None = None,
+) -> str:
+    """``server.properties`` of a single-node KRaft broker; ``overrides`` win over its defaults."""
     settings = {
         "process.roles": "broker,controller",
         "node.id": "1",
@@ -30,6 +38,7 @@ def server_properties(host: str, port: int, controller_port: int, data: Path) ->
         # Topics are created on purpose (`processor topics ensure`), never by a typo.
         "auto.create.topics.enable": "false",
     }
+    settings.update(overrides or {})
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 

@@ -38,29 +38,29 @@ def test_anything_else_is_not_a_request_line(line: bytes) -> None:
     assert parse_request_line(line) is None
 
 
-def test_a_known_path_is_answered_by_its_route() -> None:
-    assert respond(Request("GET", "/hello"), ROUTES) == Response(200, b"hi\n")
+async def test_a_known_path_is_answered_by_its_route() -> None:
+    assert await respond(Request("GET", "/hello"), ROUTES) == Response(200, b"hi\n")
 
 
-def test_an_unknown_path_is_404() -> None:
-    assert respond(Request("GET", "/nope"), ROUTES).status == 404
+async def test_an_unknown_path_is_404() -> None:
+    assert (await respond(Request("GET", "/nope"), ROUTES)).status == 404
 
 
-def test_methods_other_than_get_and_head_are_405_with_allow() -> None:
-    response = respond(Request("POST", "/hello"), ROUTES)
+async def test_methods_other_than_get_and_head_are_405_with_allow() -> None:
+    response = await respond(Request("POST", "/hello"), ROUTES)
     assert response.status == 405
     assert b"\r\nAllow: GET, HEAD\r\n" in encode(response)
 
 
-def test_an_unparsable_request_is_400() -> None:
-    assert respond(None, ROUTES).status == 400
+async def test_an_unparsable_request_is_400() -> None:
+    assert (await respond(None, ROUTES)).status == 400
 
 
-def test_a_route_that_raises_is_500_not_a_dead_server() -> None:
+async def test_a_route_that_raises_is_500_not_a_dead_server() -> None:
     def broken() -> Response:
         raise RuntimeError("bug")
 
-    assert respond(Request("GET", "/x"), {"/x": broken}).status == 500
+    assert (await respond(Request("GET", "/x"), {"/x": broken})).status == 500
 
 
 def test_a_response_carries_status_type_length_and_closes() -> None:
