@@ -1,12 +1,14 @@
 """End-to-end latency at a fixed offered load.
 
 A load generator sends ledger records at ``rate`` per second (in 10 ms ticks, batched per
-partition) with the record timestamp set to the send time. The output topics are created with
-``message.timestamp.type=LogAppendTime``, so the broker stamps each output record when it appends
-it, i.e. when it acknowledges the contender's write. Latency of a record = its output's broker
-timestamp - the input record's timestamp (same machine, same clock). A separate consumer,
-without a group, reads the outputs to match them to the inputs; how soon it reads them does not
-change the result, so the measuring side cannot inflate it. Only valid records count (dead
+partition). Every topic of the run is created with ``message.timestamp.type=LogAppendTime``, so
+the broker stamps each record when it appends it: an input record when it is in Kafka (the
+generator learns the stamp from its acknowledgement), an output record when the broker
+acknowledges the contender's write. Latency of a record = its output's stamp - its input's stamp
+(one broker, one clock). A consumer without a group reads the outputs to match them to their
+inputs. Neither how late the generator's client sends (it shares the cores: at tens of
+thousands of records a second its own queue would otherwise count) nor how soon the reader reads
+changes the result, so the measuring side cannot inflate it. Only valid records count (dead
 letters carry the id only inside possibly broken JSON). Records still missing after a grace
 period mean the contender could not keep up: the result is marked saturated.
 """
@@ -18,7 +20,8 @@ import contextlib
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -48,6 +51,31 @@ class LatencyResult:
     note: str = ""
 
 
+@dataclass(slots=True)
+class Stamps:
+    """Input and output append times by record id; a latency once both are known (either may
+    arrive first: an input's acknowledgement can reach the generator after its output was read)."""
+
+    inputs: dict[int, int] = field(default_factory=dict)
+    early_outputs: dict[int, int] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    valid_sent: int = 0
+
+    def input_appended(self, seq: int, at_ms: int) -> None:
+        output_ms = self.early_outputs.pop(seq, None)
+        if output_ms is None:
+            self.inputs[seq] = at_ms
+        else:
+            self.latencies.append(output_ms - at_ms)
+
+    def output_appended(self, seq: int, at_ms: int) -> None:
+        input_ms = self.inputs.pop(seq, None)
+        if input_ms is None:
+            self.early_outputs[seq] = at_ms
+        else:
+            self.latencies.append(at_ms - input_ms)
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
@@ -59,15 +87,14 @@ async def measure_latency(
     name = f"bench-lat-{contender.name}-{uuid.uuid4().hex[:8]}"
     topics = run_topics(name)
     result = LatencyResult(contender.name, rate)
-    stamped = {topic: {"message.timestamp.type": "LogAppendTime"} for topic in topics[1:]}
+    stamped = {topic: {"message.timestamp.type": "LogAppendTime"} for topic in topics}
     await create_topics(plan.bootstrap, topics, plan.partitions, stamped)
     total = WARMUP_RECORDS + int(rate * seconds)
     argv = contender_argv(contender, plan.bootstrap, name, f"{name}-group", total)
     child = Child(argv, plan.work_dir / f"{name}.log")
-    sent_at: dict[int, int] = {}
-    latencies: list[float] = []
+    stamps = Stamps()
     warm_seen = [0]
-    reader = asyncio.create_task(_read_outputs(plan, topics[1:], sent_at, latencies, warm_seen))
+    reader = asyncio.create_task(_read_outputs(plan, topics[1:], stamps, warm_seen))
     try:
         producer = AIOKafkaProducer(bootstrap_servers=plan.bootstrap, acks="all", linger_ms=0)
         await producer.start()
@@ -83,10 +110,10 @@ async def measure_latency(
                 )
                 return result
             result.sent = await _paced(producer, name, plan.partitions, rate, seconds,
-                                       record_bytes, sent_at)  # fmt: skip
+                                       record_bytes, stamps)  # fmt: skip
         finally:
             await producer.stop()
-        valid = sum(1 for seq in sent_at if seq >= 0)
+        valid, latencies = stamps.valid_sent, stamps.latencies
         grace_s = max(2.0, min(GRACE_S, seconds))
         await _until(lambda: len(latencies) >= valid * SATURATED_BELOW, grace_s, child)
         result.received = len(latencies)
@@ -117,42 +144,54 @@ async def _send(
     topic: str,
     partitions: int,
     batch: list[InputRecord],
-    sent_at: dict[int, int] | None,
+    stamps: Stamps | None,
 ) -> None:
-    now_ms = int(time.time() * 1000)
-    if sent_at is not None:
-        # Before sending: an output can be read while later batches of this tick still wait.
-        for record in batch:
-            if record.valid:
-                match = _ID.search(record.value)
-                if match:
-                    sent_at[int(match.group(2))] = now_ms
-    by_partition: dict[int, object] = {}
+    """Send ``batch``; with ``stamps``, note each valid record's append time when acknowledged."""
+    by_partition: dict[int, tuple[Any, list[int]]] = {}
+
+    async def flush(p: int) -> None:
+        b, seqs = by_partition.pop(p)
+        ack = await producer.send_batch(b, topic, partition=p)
+        if stamps is not None and seqs:
+            ack.add_done_callback(lambda done: _appended(done, seqs, stamps))
+
     for record in batch:
         p = partition_for(record.key, partitions)
-        b = by_partition.get(p)
-        if b is None:
-            b = by_partition[p] = producer.create_batch()
-        if b.append(key=record.key, value=record.value, timestamp=now_ms) is None:  # type: ignore[attr-defined]
-            await producer.send_batch(b, topic, partition=p)
-            b = by_partition[p] = producer.create_batch()
-            b.append(key=record.key, value=record.value, timestamp=now_ms)
-    for p, b in by_partition.items():
-        await producer.send_batch(b, topic, partition=p)
+        if p not in by_partition:
+            by_partition[p] = (producer.create_batch(), [])
+        if by_partition[p][0].append(key=record.key, value=record.value, timestamp=None) is None:
+            await flush(p)
+            by_partition[p] = (producer.create_batch(), [])
+            by_partition[p][0].append(key=record.key, value=record.value, timestamp=None)
+        match = _ID.search(record.value) if record.valid and stamps is not None else None
+        if match:
+            by_partition[p][1].append(int(match.group(2)))
+            stamps.valid_sent += 1  # type: ignore[union-attr]
+    for p in list(by_partition):
+        await flush(p)
+
+
+def _appended(done: asyncio.Future[Any], seqs: list[int], stamps: Stamps) -> None:
+    if done.cancelled() or done.exception() is not None:
+        return  # never appended: its records count as missing
+    at_ms = done.result().timestamp
+    for seq in seqs:
+        stamps.input_appended(seq, at_ms)
 
 
 async def _paced(
     producer: AIOKafkaProducer, topic: str, partitions: int, rate: float, seconds: float,
-    record_bytes: int, sent_at: dict[int, int],
+    record_bytes: int, stamps: Stamps,
 ) -> int:  # fmt: skip
-    source = records(int(rate * seconds) + 1, size=record_bytes, prefix="lat")
+    # Made before the clock starts: building the JSON would take the cores the run measures.
+    source = iter(list(records(int(rate * seconds) + 1, size=record_bytes, prefix="lat")))
     started = time.monotonic()
     sent = 0
     while (elapsed := time.monotonic() - started) < seconds:
         due = int(rate * elapsed) - sent
         batch = [record for _, record in zip(range(due), source, strict=False)]
         if batch:
-            await _send(producer, topic, partitions, batch, sent_at)
+            await _send(producer, topic, partitions, batch, stamps)
             sent += len(batch)
         await asyncio.sleep(TICK_S)
     return sent
@@ -161,8 +200,7 @@ async def _paced(
 async def _read_outputs(
     plan: RunPlan,
     outputs: list[str],
-    sent_at: dict[int, int],
-    latencies: list[float],
+    stamps: Stamps,
     warm_seen: list[int],
 ) -> None:
     consumer = AIOKafkaConsumer(
@@ -182,7 +220,7 @@ async def _read_outputs(
                         continue
                     if match.group(1) == b"warm":
                         warm_seen[0] += 1
-                    elif (sent := sent_at.get(int(match.group(2)))) is not None:
-                        latencies.append(message.timestamp - sent)  # appended at the ack
+                    else:  # stamped when appended, i.e. at the ack
+                        stamps.output_appended(int(match.group(2)), message.timestamp)
     finally:
         await consumer.stop()
