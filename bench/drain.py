@@ -57,17 +57,15 @@ async def drain(
     plan: RunPlan,
     data: list[InputRecord],
     env: dict[str, str] | None = None,
-    instances: int = 1,
 ) -> DrainResult:
-    """Preload ``data`` into fresh topics and let ``contender`` work through it (``instances``
-    processes of it in one consumer group; RSS and CPU are then their sums)."""
+    """Preload ``data`` into fresh topics and let ``contender`` work through it."""
     name = f"bench-{contender.name}-{uuid.uuid4().hex[:8]}"
     topics = run_topics(name)
     result = DrainResult(contender.name, len(data))
     await create_topics(plan.bootstrap, topics, plan.partitions)
     try:
         await preload(plan.bootstrap, name, data, plan.partitions)
-        await _measure(contender, plan, name, len(data), result, env, instances)
+        await _measure(contender, plan, name, len(data), result, env)
     finally:
         await delete_topics(plan.bootstrap, topics)
     return result
@@ -75,15 +73,14 @@ async def drain(
 
 async def _measure(
     contender: Contender, plan: RunPlan, topic: str, expect: int, result: DrainResult,
-    env: dict[str, str] | None, instances: int,
+    env: dict[str, str] | None,
 ) -> None:  # fmt: skip
     group = f"{topic}-group"
-    # One instance stops itself at ``expect``; several cannot tell, so they run until stopped.
-    argv = contender_argv(contender, plan.bootstrap, topic, group, expect if instances == 1 else 0)
+    argv = contender_argv(contender, plan.bootstrap, topic, group, expect)
     first = done = None
     last_seen = time.time()
     async with Progress(plan.bootstrap, topic, group, plan.partitions) as progress:
-        children = [Child(argv, plan.work_dir / f"{topic}-{i}.log", env) for i in range(instances)]
+        child = Child(argv, plan.work_dir / f"{topic}.log", env)
         deadline = time.monotonic() + plan.timeout_s
         count = 0
         while time.monotonic() < deadline:
@@ -95,28 +92,25 @@ async def _measure(
             if count >= expect:
                 done = now
                 break
-            if not all(child.running for child in children):
+            if not child.running:
                 break
             await asyncio.sleep(POLL_S)
-        exited_early = not all(child.running for child in children)
-        wait = done is not None and instances == 1 and contender.stops_itself
-        measured = [await child.finish(wait=wait) for child in children]
+        exited_early = not child.running
+        measured = await child.finish(wait=done is not None and contender.stops_itself)
     end = done
     if done is None or first is None:
         result.status = "failed" if exited_early else "timeout"
-        codes = ", ".join(str(m.exit_code) for m in measured)
-        result.note = f"{count}/{expect} committed; exit {codes}: {children[0].log_tail()}"
+        result.note = f"{count}/{expect} committed; exit {measured.exit_code}: {child.log_tail()}"
         if first is not None and count:
             end = last_seen  # a timed-out run still measured a rate over its window
             result.throughput = count / max(end - first, 1e-3)
     else:
         result.seconds = max(done - first, POLL_S)
         result.throughput = expect / result.seconds
-    result.peak_rss_mib = sum(m.peak_rss_bytes for m in measured) / 2**20
-    cpus = [m.cpu_between(first, end) if first and end else None for m in measured]
-    cpu = sum(c for c in cpus if c is not None)
-    if None in cpus:
-        cpu = sum(m.total_cpu_s for m in measured)
+    result.peak_rss_mib = measured.peak_rss_bytes / 2**20
+    cpu = measured.cpu_between(first, end) if first and end else None
+    if cpu is None:
+        cpu = measured.total_cpu_s
         result.note = (
             result.note + "; " if result.note else ""
         ) + "CPU over the whole process life"

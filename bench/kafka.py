@@ -14,6 +14,7 @@ from aiokafka.errors import KafkaError
 
 from bench.contenders.ledger import LedgerTopics
 from bench.data import InputRecord, partition_for
+from processor.topics import wait_for_leaders
 
 BATCH_BYTES = 1024 * 1024
 MAX_BATCHES_IN_FLIGHT = 16
@@ -41,13 +42,7 @@ async def create_topics(
         await admin.create_topics(
             [NewTopic(name, partitions, 1, topic_configs=configs.get(name, {})) for name in names]
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            described = await admin.describe_topics(names)
-            leaders = [p.get("leader", -1) for t in described for p in t.get("partitions", [])]
-            if len(leaders) == len(names) * partitions and min(leaders) >= 0:
-                break
-            await asyncio.sleep(0.1)
+        await wait_for_leaders(admin, names, partitions)
         await asyncio.sleep(0.5)  # leadership reaches the broker's metadata cache a bit later
     finally:
         await admin.close()

@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 
+from processor.app import Processor
 from processor.config import ConfigError, Settings, load_settings
 from processor.cpus import available_cpus
 from processor.logs import configure_logging, get_logger
@@ -121,9 +122,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 async def _serve(settings: Settings, pipeline: Pipeline, supervisor_pid: int | None) -> int:
-    # Imported here: a supervisor never runs a processor itself and stays small without it.
-    from processor.app import Processor
-
     processor = Processor(settings, pipeline)
     log = get_logger("processor.cli")
     loop = asyncio.get_running_loop()

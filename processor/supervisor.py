@@ -101,7 +101,7 @@ class Supervisor:
         self.stopping = False
         self.processes: list[asyncio.subprocess.Process] = []
         self.sockets: list[Path] = []
-        self.exited: dict[int, int] = {}  # process index -> its exit code
+        self.exited: dict[int, int] = {}  # process index -> its exit code, in exit order
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -136,15 +136,14 @@ class Supervisor:
             self.processes.append(await asyncio.create_subprocess_exec(*argv))
 
     async def _wait_all(self) -> list[int]:
+        """Wait for every process; their exit codes in the order they exited."""
         loop = asyncio.get_running_loop()
         waits = {loop.create_task(p.wait()): i for i, p in enumerate(self.processes)}
-        codes: list[int] = []
         pending = set(waits)
         while pending:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 index, code = waits[task], task.result()
-                codes.append(code)
                 self.exited[index] = code
                 if self.stopping:
                     log.info("process_stopped", process=index, exit_code=code)
@@ -152,7 +151,7 @@ class Supervisor:
                     log.error("process_exited", process=index, exit_code=code)
                     self.stopping = True
                     self._forward(signal.SIGTERM)
-        return codes
+        return list(self.exited.values())
 
     def _on_signal(self, signum: int) -> None:
         """Every signal goes to every process: the second one is theirs to treat as urgent."""

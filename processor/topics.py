@@ -7,6 +7,7 @@ so that stays a deliberate operator's step: this only says what differs (and exi
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,6 +102,29 @@ async def ensure_topics(settings: Settings, pipeline: Pipeline) -> list[TopicRep
         ]
     finally:
         await admin.close()
+
+
+async def wait_for_leaders(
+    admin: AIOKafkaAdminClient,
+    topics: list[str],
+    partitions: int,
+    timeout_s: float = 30.0,
+    interval_s: float = 0.05,
+) -> bool:
+    """Wait until each of ``topics`` has ``partitions`` partitions, every one with a leader.
+
+    The controller acknowledges a new topic before every broker's metadata has it: until then
+    writes are refused with NotLeaderForPartition and existence checks can miss it.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described = await admin.describe_topics(topics)
+        leaders = [p.get("leader", -1) for t in described for p in t.get("partitions", [])]
+        if len(leaders) == len(topics) * partitions and min(leaders, default=-1) >= 0:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(interval_s)
 
 
 async def existing_shapes(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, TopicShape]:

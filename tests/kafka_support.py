@@ -21,6 +21,7 @@ from processor.logs import configure_logging
 from processor.pipeline import Pipeline
 from processor.pipelines.transactions import pipeline as transactions
 from processor.scan import committed_offsets, scan
+from processor.topics import wait_for_leaders
 
 TEST_ID = "test-id"
 
@@ -63,15 +64,7 @@ async def create_topics(settings: Settings, partitions: int = 4) -> None:
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, partitions, 1) for name in names])
-        # The controller acknowledges before every broker's metadata has the topics; tools that
-        # check a topic exists would otherwise race the test.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            described = await admin.describe_topics(names)
-            leaders = [p.get("leader", -1) for t in described for p in t.get("partitions", [])]
-            if len(leaders) == len(names) * partitions and min(leaders) >= 0:
-                break
-            await asyncio.sleep(0.05)
+        await wait_for_leaders(admin, names, partitions)
     finally:
         await admin.close()
 

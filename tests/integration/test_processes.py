@@ -61,6 +61,14 @@ async def backlog(settings: Settings) -> Counter[str]:
     return Counter(s.test_id for s in samples)
 
 
+async def until_all_committed_then_stop(process: ProcessorProcess) -> None:
+    """Let the instance work until the group has committed everything; SIGTERM must exit 0."""
+    try:
+        assert await all_committed(process.settings, timeout_s=120), process.log.read_text()
+    finally:
+        assert await process.stop(signal.SIGTERM) == 0, process.log.read_text()
+
+
 async def test_two_processes_share_the_partitions_and_deliver_everything_once(
     bootstrap_servers: str, unique_name: str, tmp_path: Path
 ) -> None:
@@ -69,10 +77,7 @@ async def test_two_processes_share_the_partitions_and_deliver_everything_once(
     log = tmp_path / "processor.log"
 
     process = ProcessorProcess(settings, log, *TWO).start()
-    try:
-        assert await all_committed(settings, timeout_s=120), log.read_text()
-    finally:
-        assert await process.stop(signal.SIGTERM) == 0, log.read_text()
+    await until_all_committed_then_stop(process)
     assert Counter((await collect(settings)).ids()) == expected
     owners = {e["process"] for e in events(log, "partitions_assigned") if e["partitions"]}
     assert owners == {0, 1}
@@ -131,10 +136,7 @@ async def test_processes_stop_by_themselves_when_the_supervisor_is_killed(
     # They drained and committed on the way out: a restart finds the rest, and nothing is lost.
     process.start()
     await started(process, log, count=4)
-    try:
-        assert await all_committed(settings, timeout_s=120), log.read_text()
-    finally:
-        assert await process.stop(signal.SIGTERM) == 0
+    await until_all_committed_then_stop(process)
     assert set((await collect(settings)).ids()) == set(expected)
 
 
