@@ -8,15 +8,16 @@ consumer -> Intake -> Workers -> RecordHandler -> Emitter -> broker ack
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Iterable
+import time
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
 
 from processor.commit import Committer
 from processor.config import Settings, kafka_client_options
-from processor.emit import Backoff, Emitter, Entry
+from processor.emit import Backoff, Emitter, Entry, Refusal
 from processor.flow import FlowControl
 from processor.guard import DeadLetterGuard
 from processor.handle import RecordHandler
@@ -38,6 +39,14 @@ RECORD_OVERHEAD_BYTES = 1024
 
 EXIT_OK = 0
 EXIT_HALTED = 3
+EXIT_STARTUP = 4  # the cluster or a topic the settings name could not be had in time
+
+# The consumer leaving its group and the HTTP server closing, after the shutdown timeout.
+CLOSE_GRACE_S = 5.0
+
+
+class StartupError(Exception):
+    """The processor cannot start: one readable line naming the cause."""
 
 
 class Processor:
@@ -53,9 +62,13 @@ class Processor:
         self.trackers: dict[TopicPartition, OffsetTracker] = {}
         self.halted: str | None = None
         self.joined = False  # a partition assignment arrived (readiness)
+        self.starting: str | None = None  # what start-up waits for (readiness)
         self.latency = LatencyHistogram()
         self._stop = asyncio.Event()
-        backoff = Backoff(settings.retry_backoff_s, settings.retry_backoff_max_s)
+        self._stopped_at: float | None = None  # time.monotonic() of the first stop()
+        backoff = self.emitter_backoff = Backoff(
+            settings.retry_backoff_s, settings.retry_backoff_max_s
+        )
         self.consumer = _consumer(settings)
         self.emitter: Emitter[InFlight] = Emitter(
             lambda: _producer(settings), self, self.stats, backoff,
@@ -68,14 +81,17 @@ class Processor:
             guard=DeadLetterGuard(settings.dlq_window, settings.dlq_max_ratio),
             stats=self.stats,
             dlq_topic=settings.dead_letter_topic,
+            output_topics=pipeline.output_topics(settings.input_topic),
             group_id=settings.group_id,
             max_attempts=settings.handler_max_attempts,
+            route_timeout_s=settings.route_timeout_s,
             backoff=backoff,
             finish=self.delivered,
             halt=self.halt,
         )
         self.workers = Workers(settings.workers, self.handler.handle)
-        self.intake = Intake(self.consumer, self.flow, self.trackers, self.workers, self.stats)
+        self.intake = Intake(self.consumer, self.flow, self.trackers, self.workers, self.stats,
+                             backoff, settings.max_partition_fetch_bytes)  # fmt: skip
         self.committer = Committer(self.consumer, self.trackers, self.stats)
         self.observability = Observability(self)
 
@@ -85,7 +101,14 @@ class Processor:
 
     def stop(self) -> None:
         """Begin a clean shutdown (what SIGTERM and SIGINT do)."""
+        if self._stopped_at is None:
+            self._stopped_at = time.monotonic()
         self._stop.set()
+
+    def _shutdown_left_s(self) -> float:
+        """What is left of the shutdown timeout, counted from the stop (or from now)."""
+        since = 0.0 if self._stopped_at is None else time.monotonic() - self._stopped_at
+        return max(self.settings.shutdown_timeout_s - since, 0.0)
 
     def halt(self, reason: str) -> None:
         """Stop at once without committing anything more (the dead-letter flood guard)."""
@@ -102,20 +125,67 @@ class Processor:
         self._stop.set()
 
     async def run(self) -> int:
-        """Run until ``stop()`` or a halt; returns the process exit code."""
-        s = self.settings
-        outputs = [*self.pipeline.output_topics(s.input_topic), s.dead_letter_topic]
+        """Run until ``stop()`` or a halt; returns the process exit code.
+
+        Raises :class:`StartupError` when the cluster or a topic cannot be had within
+        ``startup_timeout_s``. A stop at any moment, start-up included, ends it within
+        ``shutdown_timeout_s`` (plus a few seconds to leave the group).
+        """
         tune_garbage_collector()
         try:
             await self.observability.start()
-            await self.emitter.start(outputs)
-            self.consumer.subscribe([s.input_topic], listener=_Rebalance(self))
-            await self.consumer.start()
-            log.info("started", input_topic=s.input_topic, outputs=outputs, group_id=s.group_id)
-            await self._serve()
+            if await self._unless_stopped(self._start()):
+                await self._serve()
         finally:
             await self._close()
         return EXIT_HALTED if self.halted else EXIT_OK
+
+    async def _unless_stopped(self, work: Coroutine[Any, Any, None]) -> bool:
+        """Run ``work`` unless a stop comes first (then cancel it); True if it finished."""
+        loop = asyncio.get_running_loop()
+        task, stop = loop.create_task(work), loop.create_task(self._stop.wait())
+        await asyncio.wait([task, stop], return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            return False
+        task.result()
+        return True
+
+    async def _start(self) -> None:
+        """Reach the cluster and find every topic, or fail within the start-up timeout."""
+        s = self.settings
+        outputs = [*self.pipeline.output_topics(s.input_topic), s.dead_letter_topic]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + s.startup_timeout_s
+        attempt = 0
+        while not self.emitter.started:
+            try:
+                await self.emitter.start_producer()
+            except KafkaError as exc:
+                attempt += 1
+                self.starting = f"cannot reach the cluster at {s.bootstrap_servers}: {exc!r}"
+                if loop.time() >= deadline:
+                    raise StartupError(f"{self.starting} (for {s.startup_timeout_s:g} s)") from None
+                await asyncio.sleep(min(self.emitter_backoff.delay_s(attempt), 2.0))
+        wanted = [s.input_topic, *outputs]
+        while missing := await self.emitter.missing_topics(wanted):
+            roles = {s.input_topic: "input", s.dead_letter_topic: "dead letters"}
+            named = ", ".join(f"{t} ({roles.get(t, 'output')})" for t in missing)
+            self.starting = f"topics missing: {named}"
+            if loop.time() >= deadline:
+                raise StartupError(
+                    f"{self.starting} after {s.startup_timeout_s:g} s; create them "
+                    "(processor topics ensure) or correct the settings"
+                )
+            log.warning("waiting_for_topics", missing=missing)
+            await asyncio.sleep(1.0)
+        await self.emitter.learn_partitions(outputs)
+        self.consumer.subscribe([s.input_topic], listener=_Rebalance(self))
+        await self.consumer.start()
+        self.starting = None
+        log.info("started", input_topic=s.input_topic, outputs=outputs, group_id=s.group_id)
 
     async def _serve(self) -> None:
         self.workers.start()
@@ -130,7 +200,7 @@ class Processor:
         self.intake.stop()
         crashed = [task for task in done if task is not stop]
         if not crashed and not self.halted and self._crash is None:
-            await self._drain(self.settings.shutdown_timeout_s)
+            await self._drain()
         for task in [stop, *tasks]:
             task.cancel()
         await asyncio.gather(stop, *tasks, return_exceptions=True)
@@ -139,25 +209,31 @@ class Processor:
         if self._crash is not None:
             raise self._crash
 
-    async def _drain(self, timeout_s: float) -> None:
-        """Finish what was taken in, then commit it all."""
-        log.info("draining", in_flight=self.flow.records, timeout_s=timeout_s)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while self.flow.records > 0 and loop.time() < deadline:
+    async def _drain(self) -> None:
+        """Finish what was taken in, then commit it all, within the shutdown timeout."""
+        log.info("draining", in_flight=self.flow.records, timeout_s=self._shutdown_left_s())
+        while self.flow.records > 0 and self._shutdown_left_s() > 0:
             await asyncio.sleep(0.01)
         if self.flow.records:
             log.warning("drain_timed_out", unfinished=self.flow.records)
-        await self.committer.commit()
+        try:  # the coordinator may be as unreachable as the outputs were
+            await asyncio.wait_for(self.committer.commit(), max(self._shutdown_left_s(), 1.0))
+        except TimeoutError:
+            log.warning("final_commit_timed_out")
         log.info("drained", committed=len(self.stats.committed))
 
     async def _close(self) -> None:
+        """Stop everything, the producer's flush within what is left of the shutdown timeout."""
         self.joined = False
         await self.workers.stop()
-        with contextlib.suppress(Exception):
-            await self.consumer.stop()  # leaves the group; nothing is committed here
-        with contextlib.suppress(Exception):
-            await self.emitter.close()  # flushes and stops the producer
+        try:  # leaves the group; nothing is committed here
+            await asyncio.wait_for(self.consumer.stop(), CLOSE_GRACE_S)
+        except Exception as exc:
+            log.warning("consumer_close_failed", error=repr(exc))
+        try:
+            await self.emitter.close(max(self._shutdown_left_s(), 1.0))
+        except Exception as exc:
+            log.warning("producer_close_failed", error=repr(exc))
         await self.observability.stop()  # last: probes answer while draining
         log.info("stopped", halted=self.halted)
 
@@ -203,14 +279,25 @@ class Processor:
             del self.trackers[tp]
         log.info("partitions_revoked", partitions=sorted(map(str, owned)), dropped=len(dropped))
 
-    def too_large(self, topic: str, entry: Entry[InFlight]) -> None:
-        self.handler.too_large(topic, entry)
+    def refused(self, topic: str, entry: Entry[InFlight], refusal: Refusal) -> None:
+        self.handler.refused(topic, entry, refusal)
+
+    @property
+    def trouble(self) -> str | None:
+        """Why the instance cannot do its job right now (readiness), or None."""
+        if self.starting is not None:
+            return self.starting
+        for problem in self.emitter.failing.values():
+            return problem
+        return self.intake.trouble
 
     def assign(self, partitions: set[TopicPartition]) -> None:
         self.stats.rebalances += 1
         self.joined = True
         for tp in partitions:
             self.trackers[tp] = OffsetTracker()
+            # Offsets only go forward within an assignment; a new one starts where the group is.
+            self.stats.committed.pop((tp.topic, tp.partition), None)
         self.intake.reapply_pause(partitions)
         log.info("partitions_assigned", partitions=sorted(map(str, partitions)))
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from processor.app import Processor
+from processor.app import EXIT_STARTUP, Processor, StartupError
 from processor.config import ConfigError, Settings, load_settings
 from processor.cpus import available_cpus
 from processor.logs import configure_logging, get_logger
@@ -44,6 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, PipelineLoadError) as exc:
         print(f"processor: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except StartupError as exc:
+        print(f"processor: {exc}", file=sys.stderr)
+        return EXIT_STARTUP
     except KeyboardInterrupt:
         return 130
     return code

@@ -33,13 +33,24 @@ class Committer:
         self._stats = stats
         self.enabled = True  # switched off for good when the processor halts
         self._caught_up = asyncio.Event()
+        # One commit at a time: the periodic one, the revoke's and the final drain's would
+        # otherwise race, and an older commit whose retry lands last would move the group back.
+        self._lock = asyncio.Lock()
 
     def caught_up(self) -> None:
         """Everything taken in is done: commit soon rather than at the next interval."""
         self._caught_up.set()
 
     async def commit(self, partitions: set[TopicPartition] | None = None) -> bool:
-        """Commit what moved for ``partitions`` (default: all owned); False if the commit failed."""
+        """Commit what moved for ``partitions`` (default: all owned); False if the commit failed.
+
+        Committed offsets only go forward: an offset at or below the last one this instance
+        committed for a partition is never sent.
+        """
+        async with self._lock:
+            return await self._commit(partitions)
+
+    async def _commit(self, partitions: set[TopicPartition] | None) -> bool:
         if not self.enabled:
             return False
         committed = self._stats.committed
@@ -48,7 +59,7 @@ class Committer:
             if partitions is not None and tp not in partitions:
                 continue
             offset = tracker.committable()
-            if offset is not None and committed.get((tp.topic, tp.partition)) != offset:
+            if offset is not None and offset > committed.get((tp.topic, tp.partition), -1):
                 offsets[tp] = offset
         if not offsets:
             return True

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     shutdown_timeout_s: float = Field(30.0, gt=0)
     revoke_timeout_s: float = Field(10.0, gt=0)
     handler_max_attempts: int = Field(3, ge=1)
+    route_timeout_s: float = Field(
+        30.0, gt=0, description="time limit of one async route call; then it counts as failed"
+    )
+    startup_timeout_s: float = Field(
+        60.0, gt=0, description="wait this long for the cluster and every topic, then exit 4"
+    )
     retry_backoff_s: float = Field(0.2, gt=0)
     retry_backoff_max_s: float = Field(10.0, gt=0)
 

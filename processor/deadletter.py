@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from processor import headers as h
 from processor.decode import Failure
 from processor.pipeline import Headers, Source
+from processor.recordsize import record_bytes
 
 MAX_MESSAGE_CHARS = 1024
 
-_OWN_HEADERS = frozenset(h.DLQ_HEADERS)
+_OWN_HEADERS = frozenset(h.DLQ_OWN)
 
 
 def dead_letter_headers(
@@ -42,3 +43,47 @@ def dead_letter_headers(
 def source_header(source: Source) -> bytes:
     """The ``source`` header of an output record: ``topic/partition/offset``."""
     return f"{source.topic}/{source.partition}/{source.offset}".encode()
+
+
+def fit_dead_letter(
+    key: bytes | None, value: bytes | None, headers: Headers, max_bytes: int
+) -> tuple[bytes | None, bytes | None, Headers]:
+    """The dead letter cut down until it takes at most ``max_bytes`` on the wire.
+
+    A dead letter is never dropped for its size: first our own validation detail goes, then the
+    tail of the value, then the original headers, then the tail of the key. What was cut, with
+    the original sizes, goes in the ``dlq.cut`` header; the ``dlq.*`` headers with the source
+    coordinates always stay.
+    """
+    if record_bytes(key, value, headers) <= max_bytes:
+        return key, value, headers
+    cut: list[str] = []
+    detail = next((v for n, v in headers if n == h.DLQ_DETAIL), None)
+    if detail:
+        headers = tuple((n, b"" if n == h.DLQ_DETAIL else v) for n, v in headers)
+        cut.append(f"detail:{len(detail)}")
+    own = tuple((n, v) for n, v in headers if n in _OWN_HEADERS)
+    original = tuple((n, v) for n, v in headers if n not in _OWN_HEADERS)
+    # Room for the cut header itself: its name and the longest list of cuts it can carry.
+    marker = ((h.DLQ_CUT, b"x" * 120),)
+    fixed = record_bytes(None, None, own + marker)
+    room = max_bytes - fixed
+    for part in ("value", "headers", "key"):
+        used = record_bytes(key, value, original) - record_bytes(None, None, ())
+        if used <= room:
+            break
+        excess = used - room
+        if part == "value" and value:
+            keep = max(len(value) - excess, 0)
+            cut.append(f"value:{len(value)}")
+            value = value[:keep]
+        elif part == "headers" and original:
+            cut.append(f"headers:{len(original)}")
+            original = ()
+        elif part == "key" and key:
+            keep = max(len(key) - excess, 0)
+            cut.append(f"key:{len(key)}")
+            key = key[:keep]
+    if not cut:
+        return key, value, headers
+    return key, value, original + own + ((h.DLQ_CUT, ",".join(cut).encode()),)

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
-Stage = Literal["decode", "validate", "route", "handler"]
+Stage = Literal["decode", "validate", "route", "handler", "emit"]
 
 MAX_DETAIL_BYTES = 8192
 
@@ -33,6 +33,17 @@ def decode(model: type[BaseModel], value: bytes | None) -> BaseModel | Failure:
         return model.model_validate_json(value)
     except ValidationError as exc:
         return classify(exc, value)
+    except Exception as exc:  # a user's validator raised something pydantic does not wrap
+        return Failure("validate", type(exc).__name__, describe_error(exc))
+
+
+def describe_error(exc: BaseException) -> str:
+    """The exception's text, or its repr when it has none (``KeyError()``, ``TimeoutError()``)."""
+    try:
+        text = str(exc)
+    except Exception:  # a user's exception whose __str__ itself fails
+        text = ""
+    return text or f"{type(exc).__name__} with no message"
 
 
 def classify(exc: ValidationError, value: bytes) -> Failure:

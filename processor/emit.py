@@ -5,7 +5,9 @@ head of its queue, sends it, and waits for the broker's acknowledgement before i
 so records of one key keep their order even when a batch must be retried. Only after the ack is a
 record handed back (``delivered_many``) to have its source offset marked done. An unavailable topic
 is never a record's fault: the sender retries with back-off for as long as it takes, while intake
-pauses because nothing is released.
+pauses because nothing is released. A record the broker refuses for itself (its size, its
+timestamp, a null key on a compacted topic, a policy) is handed back as ``refused``, alone: a
+refused batch is split until the one record at fault is found.
 """
 
 from __future__ import annotations
@@ -15,45 +17,80 @@ import random
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeAlias, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
+    CorruptRecordException,
     InvalidProducerEpoch,
+    InvalidTimestampError,
     KafkaError,
     MessageSizeTooLargeError,
     OutOfOrderSequenceNumber,
+    PolicyViolationError,
     RecordListTooLargeError,
     RecordTooLargeError,
+    UnknownError,
     UnknownProducerId,
 )
 from aiokafka.partitioner import murmur2
 
-from processor.logs import get_logger
+from processor.logs import Throttle, get_logger
 from processor.pipeline import Headers
+from processor.recordsize import record_bytes
 from processor.stats import Stats
 
 T = TypeVar("T")
-T_contra = TypeVar("T_contra", contravariant=True)
-# (key, value, headers, timestamp_ms, token): the token is handed back on delivery.
-Entry: TypeAlias = tuple[bytes | None, bytes | None, Headers, int | None, T]
+
+
+class Entry(NamedTuple, Generic[T]):
+    """One record waiting in a partition queue; ``token`` is handed back on delivery."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+    timestamp_ms: int | None
+    token: T
+
 
 TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError)
+# The broker refuses these for what a record holds. Kafka's INVALID_RECORD (87: e.g. a null key
+# on a compacted topic) is not in aiokafka's table of codes and arrives as UnknownError.
+REFUSED = (InvalidTimestampError, PolicyViolationError, CorruptRecordException, UnknownError)
 # After these the producer's sequence numbers for a partition no longer match the broker's
-# (aiokafka does not reset them itself), so only a new producer id gets writes going again.
-BROKEN_SEQUENCE = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, *TOO_LARGE)
+# (aiokafka does not reset them itself, and a refused batch used its numbers), so only a new
+# producer id gets writes going again.
+BROKEN_SEQUENCE = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, *TOO_LARGE,
+                   *REFUSED)  # fmt: skip
 
-KEY_HASH_CACHE_SIZE = 100_000
+# Kafka's murmur2 is pure Python in aiokafka, and keys repeat: the emitter remembers the hashes
+# of recent keys, up to this many bytes of keys (then it starts afresh). Longer keys are rare and
+# hashed each time.
+KEY_HASH_CACHE_BYTES = 4 * 1024 * 1024
+MAX_CACHED_KEY_BYTES = 1024
+
+# One warning per cause per interval: an outage fails every send of every partition.
+WARNING_INTERVAL_S = 30.0
 
 log = get_logger("processor.emit")
+_new = tuple.__new__
 
 
-class DeliveryListener(Protocol[T_contra]):
-    def delivered_many(self, tokens: Sequence[T_contra]) -> None:
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why the broker (or the size check before sending) will not take a record, ever."""
+
+    error_class: str
+    message: str
+    too_large: bool = False
+
+
+class DeliveryListener(Protocol[T]):
+    def delivered_many(self, tokens: Sequence[T]) -> None:
         """The broker acknowledged the records carrying ``tokens``."""
 
-    def too_large(self, topic: str, entry: Entry[T_contra]) -> None:
-        """``topic`` refuses the record for its size; it was taken out of the queue."""
+    def refused(self, topic: str, entry: Entry[T], refusal: Refusal) -> None:
+        """``topic`` will not take this record; it was taken out of the queue."""
 
     def crashed(self, error: BaseException) -> None:
         """A sender failed from a bug (not a broker fault)."""
@@ -90,22 +127,41 @@ class Emitter(Generic[T]):
         self._make_producer = make_producer
         self._producer: AIOKafkaProducer | None = None
         self._generation = 0
+        self._needs_new_producer = False
         self._reset_lock = asyncio.Lock()
         self._listener = listener
         self._stats = stats
         self._backoff = backoff
-        self._max_record_bytes = max_record_bytes
+        self.max_record_bytes = max_record_bytes
         self._partitions: dict[str, int] = {}
         self._queues: dict[tuple[str, int], _PartitionQueue[T]] = {}
         self._unresolved: dict[str, list[Entry[T]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._hashes: dict[bytes, int] = {}
+        self._hashed_bytes = 0
+        self._throttle = Throttle(WARNING_INTERVAL_S)
+        # Why writes to a destination fail right now (readiness says so); cleared on success.
+        self.failing: dict[tuple[str, int], str] = {}
         self.pending = 0
 
-    async def start(self, topics: list[str]) -> None:
-        """Start the producer and learn the partition counts of ``topics`` up front."""
-        self._producer = self._make_producer()
-        await self._producer.start()
+    async def start_producer(self) -> None:
+        """Start the producer (raises KafkaError while the cluster cannot be reached)."""
+        producer = self._make_producer()
+        try:
+            await producer.start()
+        except BaseException:
+            await _stop_quietly(producer)
+            raise
+        self._producer = producer
+
+    async def missing_topics(self, topics: Sequence[str]) -> list[str]:
+        """Which of ``topics`` the cluster does not have (one metadata request)."""
+        metadata = await self._live_producer().client.fetch_all_metadata()
+        known = metadata.topics()
+        return [topic for topic in topics if topic not in known]
+
+    async def learn_partitions(self, topics: Sequence[str]) -> None:
+        """Learn the partition counts of ``topics`` up front."""
         for topic in topics:
             await self._resolve(topic)
 
@@ -124,7 +180,8 @@ class Emitter(Generic[T]):
     ) -> None:
         """Queue one record for ``topic``; ``token`` comes back through ``delivered``."""
         self.pending += 1
-        entry = (key, value, headers, timestamp_ms, token)
+        # tuple.__new__ skips the NamedTuple's Python-level constructor (this runs per record).
+        entry: Entry[T] = _new(Entry, (key, value, headers, timestamp_ms, token))
         count = self._partitions.get(topic)
         if count is None:
             self._park(topic, entry)
@@ -138,24 +195,34 @@ class Emitter(Generic[T]):
         queue.wake.set()
 
     def _key_hash(self, key: bytes) -> int:
-        # Kafka's murmur2 (so Java clients agree on partitions) is pure Python in aiokafka, and
-        # keys repeat: remember recent ones.
         hashes = self._hashes
         found = hashes.get(key)
         if found is None:
-            if len(hashes) >= KEY_HASH_CACHE_SIZE:
-                hashes.clear()
-            found = hashes[key] = murmur2(key) & 0x7FFFFFFF
+            found = murmur2(key) & 0x7FFFFFFF
+            if len(key) <= MAX_CACHED_KEY_BYTES:
+                if self._hashed_bytes >= KEY_HASH_CACHE_BYTES:
+                    hashes.clear()
+                    self._hashed_bytes = 0
+                hashes[key] = found
+                self._hashed_bytes += len(key)
         return found
 
-    async def close(self) -> None:
-        """Stop the senders and the producer; unacknowledged records are simply not reported."""
+    async def close(self, timeout_s: float) -> None:
+        """Stop the senders, then the producer within ``timeout_s`` (it flushes what it holds).
+
+        Unacknowledged records are simply not reported. During an outage the producer would
+        wait for the broker for ever: past the timeout it is abandoned.
+        """
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._producer is not None:
-            await self._producer.stop()
+        if self._producer is None:
+            return
+        try:
+            await asyncio.wait_for(self._producer.stop(), max(timeout_s, 0.001))
+        except TimeoutError:
+            log.warning("producer_close_timed_out", timeout_s=round(timeout_s, 3))
 
     def _park(self, topic: str, entry: Entry[T]) -> None:
         # Metadata for this topic is not known yet: keep its records in order until it is.
@@ -178,9 +245,11 @@ class Emitter(Generic[T]):
             try:
                 partitions = await self._live_producer().partitions_for(topic)
                 self._partitions[topic] = len(partitions)
+                self.failing.pop((topic, -1), None)
             except KafkaError as exc:
                 attempt += 1
-                log.warning("topic_unavailable", topic=topic, error=repr(exc), attempt=attempt)
+                self.failing[(topic, -1)] = f"topic {topic} unavailable: {exc!r}"
+                self._warn("topic_unavailable", (topic,), exc, topic=topic, attempt=attempt)
                 await asyncio.sleep(self._backoff.delay_s(attempt))
 
     def _start_queue(self, topic: str, partition: int) -> _PartitionQueue[T]:
@@ -207,48 +276,63 @@ class Emitter(Generic[T]):
 
     async def _send_forever(self, topic: str, partition: int, queue: _PartitionQueue[T]) -> None:
         records = queue.records
+        acknowledged = self._stats.acknowledged
         while True:
             if not records:
                 queue.wake.clear()
                 await queue.wake.wait()
                 continue
-            count = await self._send_head(topic, partition, records)
-            if count == 0:  # the head record alone is more than the topic accepts
+            count, refusal = await self._send_head(topic, partition, records)
+            if refusal is not None:
                 self.pending -= 1
-                self._listener.too_large(topic, records.popleft())
+                self._listener.refused(topic, records.popleft(), refusal)
                 continue
             self.pending -= count
-            self._listener.delivered_many([records.popleft()[4] for _ in range(count)])
+            acknowledged[topic] += count
+            self._listener.delivered_many([records.popleft().token for _ in range(count)])
 
-    async def _send_head(self, topic: str, partition: int, records: deque[Entry[T]]) -> int:
+    async def _send_head(
+        self, topic: str, partition: int, records: deque[Entry[T]]
+    ) -> tuple[int, Refusal | None]:
         """Send one batch from the head of ``records`` until the broker acknowledges it.
 
-        Returns how many records it held, or 0 when the first record alone is too large.
+        Returns how many records it held, or ``(1, refusal)`` when the head record alone is one
+        the topic will never take.
         """
         attempt = 0
         limit = len(records)
         while True:
+            if self._needs_new_producer and not await self._replace_producer(self._generation):
+                attempt += 1
+                await asyncio.sleep(self._backoff.delay_s(attempt))
+                continue
             producer, generation = self._live_producer(), self._generation
             batch, count = self._fill(producer, records, limit)
             if batch is None:
-                return 0
+                size = record_bytes(*records[0][:3])
+                message = f"{size} bytes, more than the {self.max_record_bytes} a request takes"
+                return 1, Refusal("RecordTooLarge", message, too_large=True)
             try:
                 await (await producer.send_batch(batch, topic, partition=partition))
-                self._stats.delivered += count
-                return count
             except KafkaError as exc:
                 attempt += 1
                 self._stats.producer_retries += 1
-                log.warning("send_failed", topic=topic, partition=partition, records=count,
-                            error=repr(exc), attempt=attempt)  # fmt: skip
+                self._warn("send_failed", (topic, partition), exc, topic=topic,
+                           partition=partition, records=count, attempt=attempt)  # fmt: skip
                 if isinstance(exc, BROKEN_SEQUENCE):
-                    await self._reset_producer(generation)
-                if isinstance(exc, TOO_LARGE):
+                    await self._replace_producer(generation)
+                if isinstance(exc, (*TOO_LARGE, *REFUSED)):
                     if count == 1:
-                        return 0
-                    limit = max(1, count // 2)  # the topic takes smaller batches: split
+                        return 1, _refusal(exc)
+                    limit = max(1, count // 2)  # find the record at fault: split
                     continue
+                self.failing[(topic, partition)] = f"cannot write to {topic}/{partition}: {exc!r}"
                 await asyncio.sleep(self._backoff.delay_s(attempt))
+                continue
+            self._stats.delivered += count
+            if self.failing:
+                self.failing.pop((topic, partition), None)
+            return count, None
 
     def _fill(
         self, producer: AIOKafkaProducer, records: deque[Entry[T]], limit: int
@@ -260,34 +344,59 @@ class Emitter(Generic[T]):
         for key, value, headers, timestamp_ms, _ in records:
             if count == limit:
                 break
-            if count == 0 and _size(key, value, headers) > self._max_record_bytes:
+            if count == 0 and record_bytes(key, value, headers) > self.max_record_bytes:
                 return None, 0  # never sent, so it costs the producer no sequence number
             if append(key=key, value=value, timestamp=timestamp_ms, headers=list(headers)) is None:
                 break
             count += 1
         return batch, count
 
-    async def _reset_producer(self, generation: int) -> None:
-        """Replace the producer once per failure, however many senders saw it."""
+    async def _replace_producer(self, generation: int) -> bool:
+        """Replace the producer once per failure, however many senders saw it.
+
+        False when the new one could not start (the cluster is unreachable): the senders try
+        again after a back-off, and no sender writes through the broken one meanwhile.
+        """
         async with self._reset_lock:
-            if generation != self._generation:
-                return
+            if generation != self._generation and not self._needs_new_producer:
+                return True
             old = self._live_producer()
             fresh = self._make_producer()
-            await fresh.start()
-            self._producer, self._generation = fresh, generation + 1
+            try:
+                await fresh.start()
+            except KafkaError as exc:
+                self._needs_new_producer = True
+                self._spawn(_stop_quietly(fresh))
+                self._warn("producer_reset_failed", ("reset",), exc)
+                return False
+            self._producer, self._generation = fresh, self._generation + 1
+            self._needs_new_producer = False
             log.warning("producer_reset", generation=self._generation)
         # Batches still queued in the old producer may yet be written; their senders resend
         # whatever fails, so stopping it in the background is safe.
         self._spawn(_stop_quietly(old))
+        return True
+
+    def _warn(
+        self, event: str, cause: tuple[object, ...], error: BaseException, **fields: Any
+    ) -> None:
+        held = self._throttle.allow((event, *cause, type(error)))
+        if held is not None:
+            log.warning(event, error=repr(error), held_back=held, **fields)
+
+
+def _refusal(error: KafkaError) -> Refusal:
+    if isinstance(error, TOO_LARGE):
+        return Refusal("RecordTooLarge", f"the broker refused its size: {error!r}", True)
+    if isinstance(error, UnknownError):
+        message = ("the broker refused the record with a code aiokafka does not name (Kafka's "
+                   "INVALID_RECORD is one: e.g. a null key on a compacted topic)")  # fmt: skip
+        return Refusal("InvalidRecord", message)
+    return Refusal(type(error).__name__, f"the broker refused the record: {error!r}")
 
 
 async def _stop_quietly(producer: AIOKafkaProducer) -> None:
     try:
         await producer.stop()
-    except KafkaError as exc:
+    except Exception as exc:  # a producer that never started, or a broker that is gone
         log.info("old_producer_stop_failed", error=repr(exc))
-
-
-def _size(key: bytes | None, value: bytes | None, headers: Headers) -> int:
-    return len(key or b"") + len(value or b"") + sum(len(n) + len(v) for n, v in headers)

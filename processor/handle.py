@@ -1,26 +1,38 @@
-"""One record to one outcome: decode, validate, route; then emit, dead-letter or drop it."""
+"""One record to one outcome: decode, validate, route; then emit, dead-letter or drop it.
+
+The pipeline is a stranger's code: whatever its validators or ``route`` raise, return or fail to
+return in time becomes the record's dead letter, never the processor's crash.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from pydantic import BaseModel
 
-from processor import headers as h
-from processor.deadletter import dead_letter_headers, source_header
-from processor.decode import Failure, decode
-from processor.emit import Backoff, Emitter, Entry
+from processor.deadletter import dead_letter_headers, fit_dead_letter, source_header
+from processor.decode import Failure, Stage, decode, describe_error
+from processor.emit import Backoff, Emitter, Entry, Refusal
 from processor.guard import DeadLetterGuard
 from processor.headers import EVENT_ID, SOURCE
 from processor.inflight import InFlight
-from processor.logs import get_logger
+from processor.logs import Throttle, get_logger
+from processor.outcome import output_problem
 from processor.pipeline import Drop, Headers, Output, Pipeline, Reject
+from processor.recordsize import record_bytes
 from processor.stats import Stats
 
 log = get_logger("processor.handle")
+
+# One handler_error warning per error class per interval: a failing dependency fails every record.
+WARNING_INTERVAL_S = 30.0
+
+
+class RouteTimeout(Exception):
+    """``route`` did not return within its time limit."""
 
 
 class RecordHandler:
@@ -34,8 +46,10 @@ class RecordHandler:
         guard: DeadLetterGuard,
         stats: Stats,
         dlq_topic: str,
+        output_topics: Collection[str],
         group_id: str,
         max_attempts: int,
+        route_timeout_s: float,
         backoff: Backoff,
         finish: Callable[[InFlight], None],
         halt: Callable[[str], None],
@@ -46,16 +60,22 @@ class RecordHandler:
         self._guard = guard
         self._stats = stats
         self._dlq_topic = dlq_topic
+        self._outputs = frozenset(output_topics)
         self._group_id = group_id
         self._max_attempts = max_attempts
+        self._route_timeout_s = route_timeout_s
         self._backoff = backoff
         self._finish = finish
         self._halt = halt
+        self._throttle = Throttle(WARNING_INTERVAL_S)
 
     def handle(self, item: InFlight) -> Awaitable[None] | None:
         """Handle ``item``; returns an awaitable only when it must wait (async route, retry)."""
         if item.tracker.revoked:
             self._finish(item)  # the partition moved on; its next owner reads this record again
+            return None
+        if item.failure is not None:  # the client library could not decode it
+            self._dead_letter(item, item.failure)
             return None
         record = decode(self._model, item.value)
         if isinstance(record, Failure):
@@ -72,25 +92,29 @@ class RecordHandler:
 
     async def _settle(self, item: InFlight, record: BaseModel, pending: Awaitable[Any]) -> None:
         try:
-            outcome = await pending
+            outcome = await self._bounded(pending)
         except Exception as exc:
             await self._retry(item, record, exc)
             return
         self._apply(item, outcome)
+
+    async def _bounded(self, pending: Awaitable[Any]) -> Any:
+        try:
+            return await asyncio.wait_for(pending, self._route_timeout_s)
+        except TimeoutError:
+            limit = self._route_timeout_s
+            raise RouteTimeout(f"route did not return within {limit:g} s") from None
 
     async def _retry(self, item: InFlight, record: BaseModel, error: Exception) -> None:
         """Call ``route`` again after a back-off until it succeeds or attempts run out."""
         source = item.source
         attempts = 1
         while attempts < self._max_attempts:
-            log.warning(
-                "handler_error",
-                topic=source.topic,
-                partition=source.partition,
-                offset=source.offset,
-                attempt=attempts,
-                error=repr(error),
-            )
+            held = self._throttle.allow(type(error))
+            if held is not None:
+                log.warning("handler_error", topic=source.topic, partition=source.partition,
+                            offset=source.offset, attempt=attempts, error=_safe_repr(error),
+                            held_back=held)  # fmt: skip
             self._stats.handler_retries += 1
             await asyncio.sleep(self._backoff.delay_s(attempts))
             if item.tracker.revoked:
@@ -100,30 +124,36 @@ class RecordHandler:
             try:
                 outcome = self._pipeline.route(record, source)
                 if inspect.isawaitable(outcome):
-                    outcome = await outcome
+                    outcome = await self._bounded(outcome)
             except Exception as exc:
                 error = exc
                 continue
             self._apply(item, outcome)
             return
-        message = str(error) or repr(error)
-        self._dead_letter(
-            item, Failure("handler", type(error).__name__, message, attempts=attempts)
-        )
+        error_class = "Timeout" if isinstance(error, RouteTimeout) else type(error).__name__
+        failure = Failure("handler", error_class, describe_error(error), attempts=attempts)
+        self._dead_letter(item, failure)
 
     def _apply(self, item: InFlight, outcome: object) -> None:
         if type(outcome) is Output:
-            if self._guard.observe(False):
+            problem = output_problem(outcome, self._outputs)
+            if problem is not None:
+                self._dead_letter(item, problem)
                 return
+            if self._guard.observe(False):
+                return  # halted: the processor stops without committing this record
             topic, value, key, headers, event_id = outcome
             added: Headers = ((SOURCE, source_header(item.source)),)
             if event_id is not None:
                 added = ((EVENT_ID, event_id.encode()), *added)
-            routed = self._stats.routed
-            routed[topic] = routed.get(topic, 0) + 1
             self._emitter.submit(topic, key, value, headers + added if headers else added, item)
         elif isinstance(outcome, Reject):
-            self._dead_letter(item, Failure("route", outcome.error_class, outcome.reason))
+            reason, error_class = outcome.reason, outcome.error_class
+            if not (isinstance(reason, str) and isinstance(error_class, str)):
+                message = "route returned a Reject whose reason or error_class is not a str"
+                self._dead_letter(item, Failure("route", "InvalidOutcome", message))
+                return
+            self._dead_letter(item, Failure("route", error_class or "Rejected", reason))
         elif isinstance(outcome, Drop):
             if self._guard.observe(False):
                 return
@@ -131,23 +161,44 @@ class RecordHandler:
             self._finish(item)
         else:
             message = f"route returned {type(outcome).__name__}, not Output, Reject or Drop"
-            self._dead_letter(item, Failure("route", "NoRoute", message))
+            self._dead_letter(item, Failure("route", "InvalidOutcome", message))
 
-    def too_large(self, topic: str, entry: Entry[InFlight]) -> None:
-        """The broker refused a record for its size: an output becomes a dead letter."""
-        key, value, headers, timestamp_ms, item = entry
+    def refused(self, topic: str, entry: Entry[InFlight], refusal: Refusal) -> None:
+        """The broker will not take a record: an output becomes a dead letter, a dead letter
+        is cut down or stripped of what the topic refuses, and sent again."""
+        item = entry.token
         if topic != self._dlq_topic:
-            self._stats.routed[topic] -= 1
-            message = f"the output for {topic} is larger than the topic accepts"
-            self._dead_letter(item, Failure("route", "RecordTooLarge", message))
+            stage: Stage = "route" if refusal.too_large else "emit"
+            message = f"{topic} refused the output: {refusal.message}"
+            self._dead_letter(item, Failure(stage, refusal.error_class, message))
             return
-        # A dead letter too large for its topic: shed our own detail first; if that is not
-        # enough, keep retrying loudly (never lose it) until the topic's limit is raised.
-        slim = tuple((n, b"" if n == h.DLQ_DETAIL else v) for n, v in headers)
-        delay_s = 0.0 if slim != headers else self._backoff.max_s
-        asyncio.get_running_loop().call_later(
-            delay_s, self._emitter.submit, topic, key, value, slim, item, timestamp_ms
+        key, value, headers, timestamp_ms = (
+            entry.key,
+            entry.value,
+            entry.headers,
+            entry.timestamp_ms,
         )
+        if refusal.too_large:
+            # The topic takes less than a request: halve the dead letter until it fits.
+            budget = record_bytes(key, value, headers) // 2
+            key, value, headers = fit_dead_letter(key, value, headers, budget)
+        elif timestamp_ms is not None or key is None:
+            # A timestamp out of the topic's range, a null key on a compacted topic: send it
+            # with the broker's time and the source coordinates as its key.
+            key = key if key is not None else source_header(item.source)
+            timestamp_ms = None
+        else:
+            key, value, headers = fit_dead_letter(key, value, headers, 0)
+        if (key, value, headers, timestamp_ms) == entry[:4]:
+            # Nothing left to cut: the topic refuses even our own headers. That is the
+            # configuration's doing; retry slowly and loudly, never drop it.
+            log.error("dead_letter_refused", topic=topic, error_class=refusal.error_class,
+                      message=refusal.message)  # fmt: skip
+            loop = asyncio.get_running_loop()
+            loop.call_later(self._backoff.max_s, self._emitter.submit, topic, key, value,
+                            headers, item, timestamp_ms)  # fmt: skip
+            return
+        self._emitter.submit(topic, key, value, headers, item, timestamp_ms)
 
     def _dead_letter(self, item: InFlight, failure: Failure) -> None:
         source = item.source
@@ -168,6 +219,16 @@ class RecordHandler:
             message=failure.message[:200],
         )
         headers = dead_letter_headers(source, failure, self._group_id)
-        self._emitter.submit(
-            self._dlq_topic, source.key, item.value, headers, item, timestamp_ms=source.timestamp_ms
+        key, value, headers = fit_dead_letter(
+            source.key, item.value, headers, self._emitter.max_record_bytes
         )
+        self._emitter.submit(
+            self._dlq_topic, key, value, headers, item, timestamp_ms=source.timestamp_ms
+        )
+
+
+def _safe_repr(error: BaseException) -> str:
+    try:
+        return repr(error)
+    except Exception:
+        return f"<{type(error).__name__}>"

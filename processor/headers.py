@@ -16,11 +16,14 @@ DLQ_SOURCE_TIMESTAMP = "dlq.source.timestamp"
 DLQ_GROUP = "dlq.consumer.group"
 DLQ_ATTEMPTS = "dlq.attempts"
 DLQ_FAILED_AT = "dlq.failed.at"
+# Only on a dead letter that had to be cut to fit its topic: what was cut, with original sizes.
+DLQ_CUT = "dlq.cut"
 
 # Added by `processor dlq replay`; kept when a replayed record fails again.
 DLQ_REPLAYED_AT = "dlq.replayed.at"
 DLQ_REPLAY_COUNT = "dlq.replay.count"
 
+# Every dead letter carries each of these exactly once.
 DLQ_HEADERS = (
     DLQ_STAGE,
     DLQ_CLASS,
@@ -34,3 +37,5 @@ DLQ_HEADERS = (
     DLQ_ATTEMPTS,
     DLQ_FAILED_AT,
 )
+# Every header a dead letter may get from us: the ones it always has, and the optional ones.
+DLQ_OWN = (*DLQ_HEADERS, DLQ_CUT)

@@ -58,13 +58,24 @@ def liveness_problem(
 
 
 def readiness_problem(
-    *, joined: bool, producer_started: bool, halted: str | None, stopping: bool
+    *,
+    joined: bool,
+    producer_started: bool,
+    halted: str | None,
+    stopping: bool,
+    trouble: str | None = None,
 ) -> str | None:
-    """Why the instance is not ready, or None when it is (the first reason that applies)."""
+    """Why the instance is not ready, or None when it is (the first reason that applies).
+
+    ``trouble`` is what keeps it from its job right now: a start-up wait, an output it cannot
+    write to, a partition held by a record it cannot read.
+    """
     if halted is not None:
         return f"halted: {halted}"
     if stopping:
         return "stopping"
+    if trouble is not None:
+        return trouble
     if not producer_started:
         return "producer not started"
     if not joined:
@@ -78,4 +89,5 @@ def processor_readiness(processor: Processor) -> str | None:
         producer_started=processor.emitter.started,
         halted=processor.halted,
         stopping=processor.stopping,
+        trouble=processor.trouble,
     )

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from processor.decode import Failure
 from processor.offsets import OffsetTracker
 from processor.pipeline import Source
+from processor.recordsize import header_bytes
 
 
 @dataclass(slots=True)
 class InFlight:
     source: Source
     value: bytes | None
-    size: int  # bytes held: key plus value
+    size: int  # bytes held: key, value and headers
     tracker: OffsetTracker  # of the partition assignment the record was read under
+    # Set when the client library could not decode the record and it was read raw: it can
+    # only become a dead letter.
+    failure: Failure | None = None
 
 
-def take_in(records: list[Any], tracker: OffsetTracker) -> tuple[list[InFlight], int]:
+def take_in(records: Sequence[Any], tracker: OffsetTracker) -> tuple[list[InFlight], int]:
     """Wrap one poll's aiokafka ``ConsumerRecord``s of a partition and track their offsets.
 
     Returns the records and the bytes they hold.
@@ -33,6 +39,8 @@ def take_in(records: list[Any], tracker: OffsetTracker) -> tuple[list[InFlight],
         offset: int = record.offset
         if type(headers) is not tuple:
             headers = tuple(headers)
+        if headers:
+            size += header_bytes(headers)
         # tuple.__new__ skips the NamedTuple's Python-level constructor (this runs per record).
         source = new(
             Source, (record.topic, record.partition, offset, key, headers, record.timestamp)

@@ -2,18 +2,31 @@
 
 While paused it keeps calling ``getmany`` (which then returns nothing for the paused partitions),
 because a consumer that stops polling for ``max_poll_interval_ms`` is removed from its group.
+When ``getmany`` raises because the client cannot decode what it fetched, intake reads the
+partitions raw instead (:mod:`processor.rawread`) and goes on past the records at fault.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import (
+    ConsumerStoppedError,
+    CorruptRecordException,
+    IllegalStateError,
+    KafkaError,
+    UnsupportedCodecError,
+)
 
+from processor.emit import Backoff
 from processor.flow import FlowControl
 from processor.inflight import take_in
-from processor.logs import get_logger
+from processor.logs import Throttle, get_logger
 from processor.offsets import OffsetTracker
+from processor.rawread import fetch_raw, read_raw
 from processor.stats import Stats
 from processor.workers import Workers
 
@@ -23,6 +36,11 @@ POLL_TIMEOUT_MS = 100
 # While paused a poll returns nothing and only keeps the member alive; polling often means
 # intake resumes within a few milliseconds of the queue draining to the low watermark.
 PAUSED_POLL_TIMEOUT_MS = 5
+# Errors of the client's decoding, not of the cluster: the fetched bytes are at fault.
+UNDECODABLE = (UnsupportedCodecError, CorruptRecordException)
+# Errors that mean the consumer itself is gone or misused: a bug or a shutdown, not a record.
+FATAL = (ConsumerStoppedError, IllegalStateError)
+WARNING_INTERVAL_S = 30.0
 
 
 class Intake:
@@ -35,13 +53,24 @@ class Intake:
         trackers: dict[TopicPartition, OffsetTracker],
         workers: Workers,
         stats: Stats,
+        backoff: Backoff,
+        max_partition_fetch_bytes: int,
     ) -> None:
         self._consumer = consumer
         self._flow = flow
         self._trackers = trackers
         self._workers = workers
         self._stats = stats
+        self._backoff = backoff
+        self._fetch_bytes = max_partition_fetch_bytes
         self._stopping = asyncio.Event()
+        # The offset after the last record taken in, per partition of this assignment: where
+        # reading must go on after a failed poll (which may have moved positions past records
+        # it never returned).
+        self._next: dict[TopicPartition, int] = {}
+        self._throttle = Throttle(WARNING_INTERVAL_S)
+        self._failures = 0
+        self.trouble: str | None = None  # why reading is stuck right now (readiness)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -52,13 +81,21 @@ class Intake:
             self.apply_backpressure()
             room = self._flow.room()
             timeout_ms = PAUSED_POLL_TIMEOUT_MS if self._flow.paused else POLL_TIMEOUT_MS
-            batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=room or 1)
+            try:
+                batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=room or 1)
+            except FATAL:
+                raise
+            except Exception as exc:  # sorted out below: the record's fault or the cluster's
+                await self._after_failed_poll(exc)
+                continue
             if self._stopping.is_set():
                 break  # what was just fetched is not tracked, so it is read again later
+            if self._failures:
+                self._failures, self.trouble = 0, None
             for tp, records in batches.items():
                 self._take(tp, records)
 
-    def _take(self, tp: TopicPartition, records: list[object]) -> None:
+    def _take(self, tp: TopicPartition, records: Sequence[Any]) -> list[Any]:
         tracker = self._trackers.get(tp)
         if tracker is None:  # records can only come for assigned partitions; be safe anyway
             tracker = self._trackers[tp] = OffsetTracker()
@@ -66,6 +103,64 @@ class Intake:
         self._flow.admit_many(len(items), size)
         self._workers.put_many(items)
         self._stats.consumed += len(items)
+        self._next[tp] = records[-1].offset + 1
+        return items
+
+    def forget(self, partitions: set[TopicPartition]) -> None:
+        """A new assignment starts where the group committed: forget where reading was."""
+        for tp in partitions:
+            self._next.pop(tp, None)
+
+    async def _after_failed_poll(self, error: Exception) -> None:
+        """A poll raised: read raw past what the client cannot decode, or wait out the cluster."""
+        self._failures += 1
+        if isinstance(error, KafkaError) and not isinstance(error, UNDECODABLE):
+            self.trouble = f"cannot read the input: {error!r}"
+            self._warn("poll_failed", error)
+            await asyncio.sleep(self._backoff.delay_s(self._failures))
+            return
+        self._warn("undecodable_fetch", error)
+        try:
+            await self._read_raw()
+        except KafkaError as exc:  # the cluster, this time: try again after a back-off
+            self.trouble = f"cannot read past undecodable records: {exc!r}"
+            self._warn("raw_read_failed", exc)
+            await asyncio.sleep(self._backoff.delay_s(self._failures))
+
+    async def _read_raw(self) -> None:
+        """Read every fetchable partition once, raw, from where intake stands on it."""
+        consumer = self._consumer
+        for tp in sorted(consumer.assignment() - consumer.paused()):
+            offset = await self._position(tp)
+            data = await fetch_raw(consumer, tp, offset, self._fetch_bytes)
+            read = read_raw(tp, offset, data)
+            if read.records:
+                items = self._take(tp, read.records)
+                for item in items:
+                    failure = read.failures.get(item.source.offset)
+                    if failure is not None:
+                        item.failure = failure
+                        self._stats.undecodable += 1
+                        log.warning("undecodable_record", topic=tp.topic, partition=tp.partition,
+                                    offset=item.source.offset, error_class=failure.error_class,
+                                    message=failure.message)  # fmt: skip
+            self._next[tp] = max(read.next_offset, offset)
+            consumer.seek(tp, self._next[tp])
+
+    async def _position(self, tp: TopicPartition) -> int:
+        """Where reading ``tp`` goes on: after what was taken in, else where the group is."""
+        known = self._next.get(tp)
+        if known is not None:
+            return known
+        committed = await self._consumer.committed(tp)
+        if committed is not None:
+            return int(committed)
+        return int(await self._consumer.position(tp))
+
+    def _warn(self, event: str, error: BaseException) -> None:
+        held = self._throttle.allow((event, type(error)))
+        if held is not None:
+            log.warning(event, error=repr(error), held_back=held)
 
     def apply_backpressure(self) -> None:
         """Pause every assigned partition at the high watermark; resume at the low one."""
@@ -85,3 +180,4 @@ class Intake:
         """A rebalance forgets pauses, even for partitions that stay: pause again if needed."""
         if self._flow.paused and assigned:
             self._consumer.pause(*assigned)
+        self.forget(assigned)

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import Literal
 
 import structlog
+
+# Distinct causes a Throttle remembers before it starts afresh (bounded memory).
+MAX_CAUSES = 1000
+# aiokafka logs a warning per poll for some causes (an unknown topic: about ten a second).
+LIBRARY_LOG_INTERVAL_S = 30.0
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -42,8 +48,56 @@ def configure_logging(
     )
     # aiokafka logs through the standard library; keep its warnings, in the same stream.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s %(message)s")
+    throttle = ThrottleFilter(Throttle(LIBRARY_LOG_INTERVAL_S))
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, ThrottleFilter) for f in handler.filters):
+            handler.addFilter(throttle)
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
     logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name)
     return logger
+
+
+class Throttle:
+    """Lets one log line per cause through per ``interval_s``; counts the ones it held back.
+
+    A broker outage or a missing topic fails every poll and every send: one line per cause per
+    interval says as much, and the count says how often it happened meanwhile.
+    """
+
+    __slots__ = ("_held", "_interval_s", "_last_s")
+
+    def __init__(self, interval_s: float = 30.0) -> None:
+        self._interval_s = interval_s
+        self._last_s: dict[object, float] = {}
+        self._held: dict[object, int] = {}
+
+    def allow(self, cause: object, now_s: float | None = None) -> int | None:
+        """None to hold this line back, else how many lines of this cause were held since."""
+        now_s = time.monotonic() if now_s is None else now_s
+        last = self._last_s.get(cause)
+        if last is not None and now_s - last < self._interval_s:
+            self._held[cause] = self._held.get(cause, 0) + 1
+            return None
+        if len(self._last_s) > MAX_CAUSES:  # causes are few; a flood of distinct ones is not
+            self._last_s.clear()
+            self._held.clear()
+        self._last_s[cause] = now_s
+        return self._held.pop(cause, 0)
+
+
+class ThrottleFilter(logging.Filter):
+    """The standard library's records (aiokafka's) through a :class:`Throttle`, by message."""
+
+    def __init__(self, throttle: Throttle) -> None:
+        super().__init__()
+        self._throttle = throttle
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        held = self._throttle.allow((record.name, record.levelno, record.msg))
+        if held is None:
+            return False
+        if held:
+            record.msg = f"{record.msg} [{held} more like this held back]"
+        return True

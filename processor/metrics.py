@@ -133,9 +133,13 @@ class ProcessorCollector(Collector):
         p = self._processor
         stats = p.stats
         yield _counter("records_consumed", "Records taken in from the input topic.", stats.consumed)
-        routed = _labelled_counter("records_routed", "Records routed, by output.", ["topic"])
-        for topic, count in sorted(stats.routed.items()):
-            routed.add_metric([topic], count)
+        routed = _labelled_counter(
+            "records_routed", "Outputs acknowledged by the broker, by topic.", ["topic"]
+        )
+        dlq_topic = p.settings.dead_letter_topic
+        for topic, count in sorted(stats.acknowledged.items()):
+            if topic != dlq_topic:
+                routed.add_metric([topic], count)
         yield routed
         dead = _labelled_counter(
             "records_dead_lettered", "Dead letters, by stage and error.", ["stage", "error_class"]
@@ -203,6 +207,11 @@ class ProcessorCollector(Collector):
         yield _counter("rebalances", "Partition assignments received.", stats.rebalances)
         yield _counter("producer_retries", "Batch writes retried.", stats.producer_retries)
         yield _counter("handler_retries", "Pipeline route calls retried.", stats.handler_retries)
+        yield _counter(
+            "records_undecodable",
+            "Records the Kafka client could not decode, read raw and handled anyway.",
+            stats.undecodable,
+        )
 
     def _health(self) -> Iterator[Metric]:
         ready = processor_readiness(self._processor) is None

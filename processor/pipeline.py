@@ -14,7 +14,8 @@ from typing import Any, NamedTuple, Protocol, TypeAlias, runtime_checkable
 
 from pydantic import BaseModel
 
-Headers: TypeAlias = tuple[tuple[str, bytes], ...]
+# Kafka allows a header without a value: other producers write them, so values may be None.
+Headers: TypeAlias = tuple[tuple[str, bytes | None], ...]
 
 
 # Source and Output are made once per record: named tuples are immutable and about three

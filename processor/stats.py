@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 @dataclass(slots=True)
 class Stats:
     consumed: int = 0
-    routed: Counter[str] = field(default_factory=Counter)  # by output topic
+    # Acknowledged by the broker, by destination topic (outputs and the dead-letter topic).
+    acknowledged: Counter[str] = field(default_factory=Counter)
     dead_lettered: Counter[tuple[str, str]] = field(default_factory=Counter)  # (stage, class)
     dropped: int = 0
     delivered: int = 0
@@ -21,4 +22,5 @@ class Stats:
     commit_failures: int = 0
     rebalances: int = 0
     revoked_dropped: int = 0
+    undecodable: int = 0  # records the client library could not decode, read raw instead
     committed: dict[tuple[str, int], int] = field(default_factory=dict)

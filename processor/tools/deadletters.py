@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -10,8 +11,11 @@ from typing import Any
 
 from processor import headers as h
 
-OWN = frozenset(h.DLQ_HEADERS)
+OWN = frozenset(h.DLQ_OWN)
 BUCKETS = {"1m": timedelta(minutes=1), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
+# Offsets and partitions are 64-bit at most; longer digit strings are not ours (and int() refuses
+# strings over 4300 digits with a ValueError).
+MAX_DIGITS = 19
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,14 +27,17 @@ class DeadLetter:
     key: bytes | None
     value: bytes | None
     timestamp_ms: int
-    original_headers: tuple[tuple[str, bytes], ...]  # everything but the failure's own headers
+    # Everything but the failure's own headers; a null value stays None, so replay keeps it.
+    original_headers: tuple[tuple[str, bytes | None], ...]
     dlq: dict[str, str]
 
     @classmethod
     def from_record(cls, record: Any) -> DeadLetter:
-        headers = tuple((name, bytes(value)) for name, value in record.headers)
-        dlq = {n: v.decode("utf-8", "replace") for n, v in headers if n in OWN}
-        original = tuple((n, v) for n, v in headers if n not in OWN)
+        headers = tuple(record.headers or ())
+        dlq = {n: header_bytes(v).decode("utf-8", "replace") for n, v in headers if n in OWN}
+        original = tuple(
+            (n, None if v is None else header_bytes(v)) for n, v in headers if n not in OWN
+        )
         return cls(
             record.partition,
             record.offset,
@@ -59,32 +66,37 @@ class DeadLetter:
 
     @property
     def source_partition(self) -> int | None:
-        text = self.dlq.get(h.DLQ_SOURCE_PARTITION, "")
-        return int(text) if text.isdigit() else None
+        return whole_number(self.dlq.get(h.DLQ_SOURCE_PARTITION, ""))
 
     @property
     def source_offset(self) -> int | None:
-        text = self.dlq.get(h.DLQ_SOURCE_OFFSET, "")
-        return int(text) if text.isdigit() else None
+        return whole_number(self.dlq.get(h.DLQ_SOURCE_OFFSET, ""))
 
     @property
     def failed_at(self) -> datetime | None:
+        """When it failed (UTC if the header names no zone); None if missing or unusable."""
         try:
-            return datetime.fromisoformat(self.dlq.get(h.DLQ_FAILED_AT, ""))
-        except ValueError:
+            moment = datetime.fromisoformat(self.dlq.get(h.DLQ_FAILED_AT, ""))
+            # Filters and buckets compare with aware times: a naive one would raise TypeError.
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            moment.astimezone(UTC)  # year 1 at +14:00 is before year 1 in UTC: buckets overflow
+        except (ValueError, OverflowError):
             return None
+        return moment
 
     @property
     def replay_count(self) -> int:
         for name, value in self.original_headers:
-            if name == h.DLQ_REPLAY_COUNT and value.isdigit():
-                return int(value)
+            if name == h.DLQ_REPLAY_COUNT and (count := whole_number(value or b"")) is not None:
+                return count
         return 0
 
     def validation_errors(self) -> list[Any]:
+        """The validation detail as a list, or [] where it is anything else."""
         try:
             errors = json.loads(self.dlq.get(h.DLQ_DETAIL, "") or "[]")
-        except json.JSONDecodeError:
+        # Hostile text: too deep (RecursionError), a number too long for int() (ValueError).
+        except (ValueError, RecursionError):
             return []
         return errors if isinstance(errors, list) else []
 
@@ -101,6 +113,23 @@ class DeadLetter:
             "failed_at": failed.isoformat() if failed else None,
             "replay_count": self.replay_count,
         }
+
+
+def header_bytes(value: object) -> bytes:
+    """A header value as bytes. Kafka allows null values (aiokafka gives None): read as empty."""
+    if value is None:
+        return b""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return str(value).encode("utf-8", "replace")  # not from aiokafka; bytes(int) would be zeros
+
+
+def whole_number(text: str | bytes) -> int | None:
+    """A number written in ASCII digits, or None."""
+    # isdigit() alone also accepts "²" (which int() refuses) and other scripts' digits such as
+    # "٣" (which int() reads): neither is what the processor writes.
+    ok = 0 < len(text) <= MAX_DIGITS and text.isascii() and text.isdigit()
+    return int(text) if ok else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,19 +184,44 @@ def count_by_bucket(letters: list[DeadLetter], size: timedelta) -> Counter[datet
 
 
 def shown(data: bytes | None) -> str:
-    """Pretty JSON where the bytes parse, escaped bytes otherwise."""
+    """Pretty JSON where the bytes parse, escaped bytes otherwise; never raises."""
     if data is None:
         return "null"
     try:
         return json.dumps(json.loads(data), indent=2, ensure_ascii=False)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    # Any bytes can arrive: besides decode errors, json raises RecursionError on deep nesting and
+    # ValueError on a number too long for int(). Whatever fails, the escaped bytes still show it.
+    except Exception:
         return repr(data)
 
 
+# Characters a terminal may act on rather than show: C0 controls (ESC starts sequences that clear
+# the screen or, OSC 52, write the clipboard), DEL, C1 controls (U+009B is an 8-bit CSI), the
+# marks, embeddings, overrides and isolates that reorder text, the line and paragraph separators,
+# and lone surrogates (which UTF-8 output cannot encode: print would raise).
+UNSAFE = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: each unsafe character as a visible ``\\xNN``/``\\uNNNN``.
+
+    Newlines and tabs are escaped too: what a record holds must not pass for our own layout.
+    """
+    return UNSAFE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    """Columns padded to their widest cell; every cell made printable first."""
+    cells = [[printable(str(cell)) for cell in row] for row in [header, *rows]]
+    widths = [max(len(cell) for cell in column) for column in zip(*cells, strict=True)]
     lines = [
-        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
     ]
     return "\n".join(lines)

@@ -22,6 +22,7 @@ from processor.tools.deadletters import (
     count_by_bucket,
     count_by_class,
     parse_time,
+    printable,
     replay_refusal,
     shown,
     table,
@@ -109,7 +110,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(command[args.dlq_command](settings, args))
     except UnknownTopicError as exc:
-        print(f"processor dlq: {exc}", file=sys.stderr)
+        print(f"processor dlq: {printable(str(exc))}", file=sys.stderr)
         return 2
 
 
@@ -137,10 +138,16 @@ def wanted_by(args: argparse.Namespace) -> Filter:
 
 async def _list(settings: Settings, args: argparse.Namespace) -> int:
     letters = await select(settings, wanted_by(args), args.limit)
-    if args.json:
-        for letter in letters:
-            print(json.dumps(letter.summary()))
-        return 0
+    print(listed(letters, args.json), end="")
+    if not args.json:
+        print(f"{len(letters)} dead letter(s)", file=sys.stderr)
+    return 0
+
+
+def listed(letters: list[DeadLetter], as_json: bool) -> str:
+    """``dlq list`` output: one JSON document a line, or a table; each line ends in a newline."""
+    if as_json:
+        return "".join(json.dumps(letter.summary()) + "\n" for letter in letters)
     rows = [
         [
             f"{s['source_partition']}/{s['source_offset']}",
@@ -153,15 +160,13 @@ async def _list(settings: Settings, args: argparse.Namespace) -> int:
         for s in (letter.summary() for letter in letters)
     ]
     header = ["SOURCE", "STAGE", "CLASS", "MESSAGE", "FAILED AT", "DLQ P/OFFSET"]
-    print(table(rows, header))
-    print(f"{len(letters)} dead letter(s)", file=sys.stderr)
-    return 0
+    return table(rows, header) + "\n"
 
 
 async def _show(settings: Settings, args: argparse.Namespace) -> int:
     letter = await read_one(settings, args.partition, args.offset)
     if letter is not None:
-        print(_whole(letter, args.json))
+        print(whole(letter, args.json))
         return 0
     print(
         f"processor dlq: no dead letter at partition {args.partition} offset {args.offset}",
@@ -170,67 +175,98 @@ async def _show(settings: Settings, args: argparse.Namespace) -> int:
     return 1
 
 
-def _whole(letter: DeadLetter, as_json: bool) -> str:
-    if as_json:
-        document = {
-            **letter.summary(),
-            "key": shown(letter.key),
-            "value": shown(letter.value),
-            "headers": [[n, shown(v)] for n, v in letter.original_headers],
-            "dlq": letter.dlq,
-            "validation_errors": letter.validation_errors(),
-        }
-        return json.dumps(document, ensure_ascii=False)
+def whole(letter: DeadLetter, as_json: bool) -> str:
+    """``dlq show`` output: one dead letter as a JSON document, or as text for a terminal."""
+    return _whole_json(letter) if as_json else _whole_text(letter)
+
+
+def _whole_json(letter: DeadLetter) -> str:
+    document = {
+        **letter.summary(),
+        "key": shown(letter.key),
+        "value": shown(letter.value),
+        "headers": [[n, shown(v)] for n, v in letter.original_headers],
+        "dlq": letter.dlq,
+        "validation_errors": letter.validation_errors(),
+    }
+    # ASCII, JSON's own escapes: a record's lone surrogates cannot be printed as UTF-8, and its
+    # C1 and bidi characters would reach the terminal raw. The text stays exactly the same.
+    try:
+        return json.dumps(document)
+    except (ValueError, RecursionError):
+        # Errors nested almost as deep as the parser allows are deeper still inside the document;
+        # their raw text is kept under "dlq" all the same.
+        return json.dumps({**document, "validation_errors": []})
+
+
+def _whole_text(letter: DeadLetter) -> str:
     lines = [
         f"dead letter {letter.partition}/{letter.offset}",
-        f"key: {shown(letter.key)}",
+        f"key: {_layout(shown(letter.key))}",
         "value:",
-        shown(letter.value),
+        _layout(shown(letter.value)),
         "original headers:",
     ]
-    lines += [f"  {name}: {shown(value)}" for name, value in letter.original_headers]
+    lines += [
+        f"  {printable(name)}: {_layout(shown(value))}" for name, value in letter.original_headers
+    ]
     lines += ["dead-letter headers:"] + [
-        f"  {n}: {v}" for n, v in letter.dlq.items() if n != h.DLQ_DETAIL
+        f"  {printable(n)}: {printable(v)}" for n, v in letter.dlq.items() if n != h.DLQ_DETAIL
     ]
     errors = letter.validation_errors()
     if errors:
         lines.append("validation errors:")
-        lines += [f"  - {'.'.join(map(str, e.get('loc', [])))}: {e.get('msg')}" for e in errors]
+        lines += [f"  - {_error_line(error)}" for error in errors]
     return "\n".join(lines)
+
+
+def _layout(text: str) -> str:
+    """``shown`` text made printable, keeping its newlines as lines."""
+    # Its raw newlines are all the pretty-printer's layout: inside JSON strings and in escaped
+    # bytes, a record's own newlines are already escapes.
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
+def _error_line(error: object) -> str:
+    """One validation error as ``loc: msg``, made printable; the detail may be any JSON."""
+    try:
+        if not isinstance(error, dict):
+            return printable(str(error))
+        loc = error.get("loc", [])
+        where = ".".join(map(str, loc)) if isinstance(loc, list) else str(loc)
+        return printable(f"{where}: {error.get('msg')}")
+    except RecursionError:  # str() of lists nested nearly as deep as the parser allows
+        return "(too deeply nested to show)"
 
 
 async def _stats(settings: Settings, args: argparse.Namespace) -> int:
     letters = await select(settings, wanted_by(args), args.limit)
-    by_class = count_by_class(letters)
-    by_time = count_by_bucket(letters, BUCKETS[args.bucket])
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "total": len(letters),
-                    "by_class": [
-                        {"stage": s, "error_class": c, "count": n}
-                        for (s, c), n in by_class.most_common()
-                    ],
-                    "by_time": [
-                        {"from": t.isoformat(), "count": n} for t, n in sorted(by_time.items())
-                    ],
-                }
-            )
-        )
-        return 0
-    print(
-        table([[s, c, str(n)] for (s, c), n in by_class.most_common()], ["STAGE", "CLASS", "COUNT"])
-    )
-    print()
-    print(
-        table(
-            [[t.isoformat(), str(n)] for t, n in sorted(by_time.items())],
-            [f"FROM ({args.bucket})", "COUNT"],
-        )
-    )
-    print(f"{len(letters)} dead letter(s)", file=sys.stderr)
+    print(counted(letters, args.bucket, args.json))
+    if not args.json:
+        print(f"{len(letters)} dead letter(s)", file=sys.stderr)
     return 0
+
+
+def counted(letters: list[DeadLetter], bucket: str, as_json: bool) -> str:
+    """``dlq stats`` output: counts by stage and class, and by time, as JSON or two tables."""
+    by_class = count_by_class(letters)
+    by_time = sorted(count_by_bucket(letters, BUCKETS[bucket]).items())
+    if as_json:
+        return json.dumps(
+            {
+                "total": len(letters),
+                "by_class": [
+                    {"stage": s, "error_class": c, "count": n}
+                    for (s, c), n in by_class.most_common()
+                ],
+                "by_time": [{"from": t.isoformat(), "count": n} for t, n in by_time],
+            }
+        )
+    classes = table(
+        [[s, c, str(n)] for (s, c), n in by_class.most_common()], ["STAGE", "CLASS", "COUNT"]
+    )
+    times = table([[t.isoformat(), str(n)] for t, n in by_time], [f"FROM ({bucket})", "COUNT"])
+    return f"{classes}\n\n{times}"
 
 
 async def _replay(settings: Settings, args: argparse.Namespace) -> int:
@@ -243,15 +279,23 @@ async def _replay(settings: Settings, args: argparse.Namespace) -> int:
             going.append(letter)
         else:
             refused += 1
-            print(f"refused {letter.partition}/{letter.offset}: {reason}", file=sys.stderr)
+            print(refused_line(letter, reason), file=sys.stderr)
     if args.dry_run:
         for letter in going:
-            print(
-                f"would send {letter.partition}/{letter.offset} to "
-                f"{args.to or letter.source_topic} (replay {letter.replay_count + 1})"
-            )
+            print(would_send_line(letter, args.to))
         print(f"would replay {len(going)}, refused {refused}")
         return 0
     failed = await send_back(settings, going, args.to)
     print(f"replayed {len(going) - failed}, refused {refused}, failed {failed}")
     return 0 if failed == 0 and refused == 0 else 1
+
+
+def refused_line(letter: DeadLetter, reason: str) -> str:
+    """Why a dead letter stays; the reason may one day quote the record, so made printable."""
+    return printable(f"refused {letter.partition}/{letter.offset}: {reason}")
+
+
+def would_send_line(letter: DeadLetter, to: str | None) -> str:
+    """A dry run's line; the topic comes from the record itself unless ``to`` is given."""
+    where, again = to or letter.source_topic, letter.replay_count + 1
+    return printable(f"would send {letter.partition}/{letter.offset} to {where} (replay {again})")

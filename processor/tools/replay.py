@@ -16,7 +16,7 @@ from processor.tools.progress import Progress
 CHUNK = 1000  # sends in flight before waiting for their acknowledgements
 
 
-def replay_headers(letter: DeadLetter, now: datetime) -> list[tuple[str, bytes]]:
+def replay_headers(letter: DeadLetter, now: datetime) -> list[tuple[str, bytes | None]]:
     """The original headers, with a fresh replay time and count (the failure's own are gone)."""
     kept = [
         (n, v)

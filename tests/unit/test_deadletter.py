@@ -36,7 +36,7 @@ def make_failure(message: str = "1 validation error(s); amount: bad", attempts: 
 
 
 def values_of(headers: Headers) -> dict[str, bytes]:
-    return dict(headers)
+    return {name: value for name, value in headers if value is not None}
 
 
 def test_original_headers_come_first_byte_for_byte_and_in_order() -> None:

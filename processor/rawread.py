@@ -1,0 +1,128 @@
+"""Reading a partition raw, for the records the Kafka client library cannot decode.
+
+aiokafka decodes a fetch inside ``getmany``: a header key that is not UTF-8, a batch it cannot
+decompress or whose checksum fails, raises out of ``getmany`` for the whole fetch, and the
+position never moves, so one record would stop every partition for ever. On such an error intake
+fetches each partition's next bytes itself and reads them with the lenient parser in
+:mod:`processor.recordbatch`: records that read well go on as usual, the others become dead
+letters carrying whatever raw bytes could be read.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import NoError, for_code
+from aiokafka.protocol.fetch import FetchRequest
+
+from processor.decode import Failure
+from processor.recordbatch import Batch, RawRecord, UnreadableBatch, parse_batches
+
+READ_UNCOMMITTED = 0
+
+
+class RawConsumerRecord(NamedTuple):
+    """The fields of aiokafka's ``ConsumerRecord`` that intake reads, from a raw read."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...]
+
+
+class RawRead(NamedTuple):
+    """What a raw read of one partition found: records in offset order, why some cannot be
+    processed (by offset), and where the consumer goes on reading."""
+
+    records: list[RawConsumerRecord]
+    failures: dict[int, Failure]
+    next_offset: int
+
+
+async def fetch_raw(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, max_bytes: int
+) -> bytes:
+    """The stored bytes of ``tp`` from ``offset`` on (at least one batch if there is one).
+
+    Uses the consumer's own connections (aiokafka's client, not public API) so that security
+    settings and metadata are the consumer's.
+    """
+    client: Any = consumer._client
+    node = client.cluster.leader_for_partition(tp)
+    if node is None or node == -1:
+        await client.force_metadata_update()
+        node = client.cluster.leader_for_partition(tp)
+    request = FetchRequest(0, 1, max_bytes, READ_UNCOMMITTED,
+                           [(tp.topic, [(tp.partition, offset, max_bytes)])])  # fmt: skip
+    response = await client.send(node, request)
+    for _, partitions in response.topics:
+        for _, error_code, _, *data in partitions:
+            error = for_code(error_code)
+            if error is not NoError:
+                raise error(f"raw fetch of {tp.topic}/{tp.partition} at {offset}")
+            return bytes(data[-1] or b"")
+    return b""
+
+
+def read_raw(tp: TopicPartition, offset: int, data: bytes) -> RawRead:
+    """The records of ``data`` from ``offset`` on, each one that cannot go on with its failure.
+
+    Control batches (transaction markers) are passed over, as the consumer does.
+    """
+    records: list[RawConsumerRecord] = []
+    failures: dict[int, Failure] = {}
+    next_offset = offset
+    for batch in parse_batches(data):
+        if batch.last_offset < next_offset:
+            continue
+        if isinstance(batch, UnreadableBatch):
+            first = max(batch.base_offset, next_offset)
+            records.append(RawConsumerRecord(tp.topic, tp.partition, first, batch.max_timestamp,
+                                             None, batch.raw, ()))  # fmt: skip
+            message = (f"offsets {first} to {batch.last_offset} could not be read "
+                       f"({batch.reason}); the value is the stored batch")  # fmt: skip
+            failures[first] = Failure("decode", "UndecodableBatch", message)
+        elif not batch.is_control:
+            _take_batch(tp, batch, next_offset, records, failures)
+        next_offset = batch.last_offset + 1
+    return RawRead(records, failures, next_offset)
+
+
+def _take_batch(
+    tp: TopicPartition,
+    batch: Batch,
+    start: int,
+    records: list[RawConsumerRecord],
+    failures: dict[int, Failure],
+) -> None:
+    for record in batch.records:
+        if record.offset < start:
+            continue
+        headers, problem = _headers(record)
+        records.append(RawConsumerRecord(tp.topic, tp.partition, record.offset,
+                                         record.timestamp, record.key, record.value,
+                                         headers))  # fmt: skip
+        if problem is not None:
+            failures[record.offset] = Failure("decode", "InvalidHeaderKey", problem)
+
+
+def _headers(record: RawRecord) -> tuple[tuple[tuple[str, bytes | None], ...], str | None]:
+    """Header keys as text; one that is not UTF-8 is written with ``\\x`` escapes and named."""
+    headers: list[tuple[str, bytes | None]] = []
+    bad: list[int] = []
+    for index, (name, value) in enumerate(record.headers):
+        try:
+            headers.append((name.decode("utf-8"), value))
+        except UnicodeDecodeError:
+            headers.append((name.decode("utf-8", "backslashreplace"), value))
+            bad.append(index)
+    if not bad:
+        return tuple(headers), None
+    where = ", ".join(str(i) for i in bad[:10])
+    problem = (f"header key(s) at position {where} are not UTF-8; written here with \\x "
+               "escapes")  # fmt: skip
+    return tuple(headers), problem
