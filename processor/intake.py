@@ -13,20 +13,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import (
-    ConsumerStoppedError,
-    CorruptRecordException,
-    IllegalStateError,
-    KafkaError,
-    UnsupportedCodecError,
-)
+from aiokafka.errors import ConsumerStoppedError, IllegalStateError, KafkaError
 
 from processor.emit import Backoff
 from processor.flow import FlowControl
 from processor.inflight import take_in
 from processor.logs import Throttle, get_logger
 from processor.offsets import OffsetTracker
-from processor.rawread import fetch_raw, read_raw
+from processor.rawread import read_partition_raw, undecodable
 from processor.stats import Stats
 from processor.workers import Workers
 
@@ -36,8 +30,6 @@ POLL_TIMEOUT_MS = 100
 # While paused a poll returns nothing and only keeps the member alive; polling often means
 # intake resumes within a few milliseconds of the queue draining to the low watermark.
 PAUSED_POLL_TIMEOUT_MS = 5
-# Errors of the client's decoding, not of the cluster: the fetched bytes are at fault.
-UNDECODABLE = (UnsupportedCodecError, CorruptRecordException)
 # Errors that mean the consumer itself is gone or misused: a bug or a shutdown, not a record.
 FATAL = (ConsumerStoppedError, IllegalStateError)
 WARNING_INTERVAL_S = 30.0
@@ -114,7 +106,7 @@ class Intake:
     async def _after_failed_poll(self, error: Exception) -> None:
         """A poll raised: read raw past what the client cannot decode, or wait out the cluster."""
         self._failures += 1
-        if isinstance(error, KafkaError) and not isinstance(error, UNDECODABLE):
+        if not undecodable(error):
             self.trouble = f"cannot read the input: {error!r}"
             self._warn("poll_failed", error)
             await asyncio.sleep(self._backoff.delay_s(self._failures))
@@ -132,8 +124,7 @@ class Intake:
         consumer = self._consumer
         for tp in sorted(consumer.assignment() - consumer.paused()):
             offset = await self._position(tp)
-            data = await fetch_raw(consumer, tp, offset, self._fetch_bytes)
-            read = read_raw(tp, offset, data)
+            read = await read_partition_raw(consumer, tp, offset, self._fetch_bytes)
             if read.records:
                 items = self._take(tp, read.records)
                 for item in items:
@@ -144,8 +135,7 @@ class Intake:
                         log.warning("undecodable_record", topic=tp.topic, partition=tp.partition,
                                     offset=item.source.offset, error_class=failure.error_class,
                                     message=failure.message)  # fmt: skip
-            self._next[tp] = max(read.next_offset, offset)
-            consumer.seek(tp, self._next[tp])
+            self._next[tp] = read.next_offset
 
     async def _position(self, tp: TopicPartition) -> int:
         """Where reading ``tp`` goes on: after what was taken in, else where the group is."""

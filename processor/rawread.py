@@ -13,13 +13,30 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import NoError, for_code
+from aiokafka.errors import (
+    CorruptRecordException,
+    KafkaError,
+    NoError,
+    UnsupportedCodecError,
+    for_code,
+)
 from aiokafka.protocol.fetch import FetchRequest
 
 from processor.decode import Failure
 from processor.recordbatch import Batch, RawRecord, UnreadableBatch, parse_batches
 
 READ_UNCOMMITTED = 0
+
+
+def undecodable(error: BaseException) -> bool:
+    """Did ``getmany`` raise because of the fetched bytes, rather than the cluster?
+
+    aiokafka's decoding raises plain exceptions (``UnicodeDecodeError``, decompression errors)
+    or these two Kafka errors; every other Kafka error is about the cluster.
+    """
+    if isinstance(error, KafkaError):
+        return isinstance(error, (UnsupportedCodecError, CorruptRecordException))
+    return isinstance(error, Exception)
 
 
 class RawConsumerRecord(NamedTuple):
@@ -66,6 +83,15 @@ async def fetch_raw(
                 raise error(f"raw fetch of {tp.topic}/{tp.partition} at {offset}")
             return bytes(data[-1] or b"")
     return b""
+
+
+async def read_partition_raw(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, max_bytes: int
+) -> RawRead:
+    """Fetch ``tp`` from ``offset`` and read it leniently; the consumer is moved past it."""
+    read = read_raw(tp, offset, await fetch_raw(consumer, tp, offset, max_bytes))
+    consumer.seek(tp, read.next_offset)
+    return read
 
 
 def read_raw(tp: TopicPartition, offset: int, data: bytes) -> RawRead:

@@ -9,6 +9,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from processor.config import Settings, kafka_client_options
+from processor.logs import get_logger
+from processor.rawread import read_partition_raw, undecodable
+
+log = get_logger("processor.scan")
 
 
 class UnknownTopicError(LookupError):
@@ -16,7 +20,11 @@ class UnknownTopicError(LookupError):
 
 
 async def scan(settings: Settings, topic: str) -> AsyncIterator[Any]:
-    """Yield every record of ``topic`` (aiokafka ``ConsumerRecord``s), in order per partition."""
+    """Yield every record of ``topic`` (aiokafka ``ConsumerRecord``s), in order per partition.
+
+    Records the client library cannot decode (a header key that is not UTF-8, a batch it cannot
+    read) come from a raw read instead (:mod:`processor.rawread`), so a scan never stops at them.
+    """
     consumer = AIOKafkaConsumer(
         **kafka_client_options(settings), enable_auto_commit=False, group_id=None
     )
@@ -26,13 +34,30 @@ async def scan(settings: Settings, topic: str) -> AsyncIterator[Any]:
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
-        remaining = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
+        # Where each partition goes on: a failed poll may move positions past records it
+        # never returned.
+        next_offsets = {tp: await consumer.position(tp) for tp in partitions}
+        remaining = {tp for tp in partitions if next_offsets[tp] < ends[tp]}
         while remaining:
-            batches = await consumer.getmany(*remaining, timeout_ms=1000)
+            try:
+                batches = await consumer.getmany(*remaining, timeout_ms=1000)
+            except Exception as exc:
+                if not undecodable(exc):
+                    raise
+                log.warning("undecodable_fetch", topic=topic, error=repr(exc))
+                batches = {}
+                for tp in sorted(remaining):
+                    read = await read_partition_raw(
+                        consumer, tp, next_offsets[tp], settings.max_partition_fetch_bytes
+                    )
+                    batches[tp] = read.records
+                    next_offsets[tp] = read.next_offset
             for tp, records in batches.items():
                 for record in records:
                     if record.offset < ends[tp]:
                         yield record
+                if records:
+                    next_offsets[tp] = max(next_offsets[tp], records[-1].offset + 1)
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
     finally:
