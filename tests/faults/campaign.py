@@ -30,21 +30,26 @@ class ScenarioResult:
     report: AuditReport
     recovery_s: float
     clean_run: bool  # a clean run must have no duplicates at all
+    # For scenarios whose fault is in the data or the pipeline, not the process: did the
+    # instance run throughout, never exiting, crashing or stalling? None where the scenario
+    # stops or kills it on purpose.
+    kept_running: bool | None = None
 
     def row(self) -> str:
         r = self.report
+        running = {None: "n/a", True: "yes", False: "NO"}[self.kept_running]
         return (
             f"| {self.name} | {r.inputs} | {r.outputs} | {r.dead_letters} | {len(r.lost)} | "
             f"{r.pending} | "
             f"{r.duplicates} | {len(r.unexplained_duplicates)} | {len(r.order_violations)} | "
-            f"{self.recovery_s:.1f} |"
+            f"{self.recovery_s:.1f} | {running} |"
         )
 
 
 HEADER = (
     "| scenario | records in | out | dead-lettered | lost | pending | duplicated "
-    "| unexplained dup. | order violations | time to recover s |\n"
-    "|---|---|---|---|---|---|---|---|---|---|"
+    "| unexplained dup. | order violations | time to recover s | ran throughout |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
