@@ -23,6 +23,8 @@ from processor.config import Settings
 from processor.pipeline import Source
 from processor.pipelines.transactions import Transaction
 from processor.pipelines.transactions import pipeline as transactions
+from processor.tools.deadletters import UNSAFE, DeadLetter
+from processor.tools.dlq import counted, listed, whole
 from tests.confluent import CODECS, Codec, Headers, produce_confluent, stored_batches
 from tests.faults.campaign import ScenarioResult, audit_run, scale
 from tests.kafka_support import (
@@ -411,3 +413,18 @@ async def test_foreign_records_land_where_their_content_says_and_never_stop_the_
     assert report.order_violations == []
     assert misplaced(sent, landings(delivery, config.input_topic)) == []
     assert altered(sent, delivery, config.input_topic) == []
+    assert unsafe_renderings(delivery.dead_letters) == []
+
+
+def unsafe_renderings(records: list[Any]) -> list[str]:
+    """What ``processor dlq list|show|stats`` print for these dead letters that a terminal would
+    act on, or that is not valid JSON with ``--json`` (rendering raises on failure)."""
+    letters = [DeadLetter.from_record(record) for record in records]
+    texts = [listed(letters, False), counted(letters, "1h", False)]
+    texts += [whole(letter, False) for letter in letters]
+    found = [f"{text[:60]!r}..." for text in texts if UNSAFE.search(text.replace("\n", ""))]
+    documents = [*listed(letters, True).splitlines(), counted(letters, "1h", True)]
+    documents += [whole(letter, True) for letter in letters]
+    for document in documents:
+        json.loads(document)
+    return found
