@@ -89,7 +89,7 @@ class Processor:
             finish=self.delivered,
             halt=self.halt,
         )
-        self.workers = Workers(settings.workers, self.handler.handle)
+        self.workers = Workers(settings.workers, self.handler.handle, self.handler.contain)
         self.intake = Intake(self.consumer, self.flow, self.trackers, self.workers, self.stats,
                              backoff, settings.max_partition_fetch_bytes)  # fmt: skip
         self.committer = Committer(self.consumer, self.trackers, self.stats)
@@ -160,32 +160,38 @@ class Processor:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + s.startup_timeout_s
         attempt = 0
-        while not self.emitter.started:
-            try:
-                await self.emitter.start_producer()
-            except KafkaError as exc:
-                attempt += 1
-                self.starting = f"cannot reach the cluster at {s.bootstrap_servers}: {exc!r}"
-                if loop.time() >= deadline:
-                    raise StartupError(f"{self.starting} (for {s.startup_timeout_s:g} s)") from None
-                await asyncio.sleep(min(self.emitter_backoff.delay_s(attempt), 2.0))
-        wanted = [s.input_topic, *outputs]
-        while missing := await self.emitter.missing_topics(wanted):
-            roles = {s.input_topic: "input", s.dead_letter_topic: "dead letters"}
-            named = ", ".join(f"{t} ({roles.get(t, 'output')})" for t in missing)
-            self.starting = f"topics missing: {named}"
+        while (problem := await self._start_problem(outputs)) is not None:
+            self.starting = problem
             if loop.time() >= deadline:
-                raise StartupError(
-                    f"{self.starting} after {s.startup_timeout_s:g} s; create them "
-                    "(processor topics ensure) or correct the settings"
-                )
-            log.warning("waiting_for_topics", missing=missing)
-            await asyncio.sleep(1.0)
+                raise StartupError(f"{problem} (waited {s.startup_timeout_s:g} s)")
+            if attempt % 10 == 0:  # every few seconds, not every try
+                log.warning("waiting_to_start", problem=problem)
+            attempt += 1
+            await asyncio.sleep(min(self.emitter_backoff.delay_s(attempt), 1.0))
         await self.emitter.learn_partitions(outputs)
         self.consumer.subscribe([s.input_topic], listener=_Rebalance(self))
-        await self.consumer.start()
+        try:
+            await self.consumer.start()
+        except KafkaError as exc:
+            raise StartupError(f"the consumer could not start: {exc!r}") from None
         self.starting = None
         log.info("started", input_topic=s.input_topic, outputs=outputs, group_id=s.group_id)
+
+    async def _start_problem(self, outputs: list[str]) -> str | None:
+        """What start-up still waits for: the cluster, or topics; None when all is there."""
+        s = self.settings
+        try:
+            if not self.emitter.started:
+                await self.emitter.start_producer()
+            missing = await self.emitter.missing_topics([s.input_topic, *outputs])
+        except KafkaError as exc:
+            return f"cannot reach the cluster at {s.bootstrap_servers}: {exc!r}"
+        if not missing:
+            return None
+        roles = {s.input_topic: "input", s.dead_letter_topic: "dead letters"}
+        named = ", ".join(f"{topic} ({roles.get(topic, 'output')})" for topic in missing)
+        fix = "create them (processor topics ensure) or correct the settings"
+        return f"topics missing: {named}; {fix}"
 
     async def _serve(self) -> None:
         self.workers.start()

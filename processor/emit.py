@@ -307,11 +307,9 @@ class Emitter(Generic[T]):
                 await asyncio.sleep(self._backoff.delay_s(attempt))
                 continue
             producer, generation = self._live_producer(), self._generation
-            batch, count = self._fill(producer, records, limit)
-            if batch is None:
-                size = record_bytes(*records[0][:3])
-                message = f"{size} bytes, more than the {self.max_record_bytes} a request takes"
-                return 1, Refusal("RecordTooLarge", message, too_large=True)
+            batch, count, refusal = self._fill(producer, records, limit)
+            if refusal is not None:
+                return 1, refusal
             try:
                 await (await producer.send_batch(batch, topic, partition=partition))
             except KafkaError as exc:
@@ -336,20 +334,32 @@ class Emitter(Generic[T]):
 
     def _fill(
         self, producer: AIOKafkaProducer, records: deque[Entry[T]], limit: int
-    ) -> tuple[Any, int]:
-        """A batch of up to ``limit`` records from the head; (None, 0) if the head is too large."""
+    ) -> tuple[Any, int, Refusal | None]:
+        """A batch of up to ``limit`` records from the head, or why the head cannot be sent.
+
+        A refused head is never sent, so it costs the producer no sequence number.
+        """
         batch = producer.create_batch()
         append = batch.append
         count = 0
         for key, value, headers, timestamp_ms, _ in records:
             if count == limit:
                 break
-            if count == 0 and record_bytes(key, value, headers) > self.max_record_bytes:
-                return None, 0  # never sent, so it costs the producer no sequence number
-            if append(key=key, value=value, timestamp=timestamp_ms, headers=list(headers)) is None:
+            if count == 0 and (size := record_bytes(key, value, headers)) > self.max_record_bytes:
+                message = f"{size} bytes, more than the {self.max_record_bytes} a request takes"
+                return None, 0, Refusal("RecordTooLarge", message, too_large=True)
+            try:
+                appended = append(key=key, value=value, timestamp=timestamp_ms,
+                                  headers=list(headers))  # fmt: skip
+            except Exception as exc:  # what the client cannot encode: that record's fault
+                if count == 0:
+                    message = f"the Kafka client cannot encode it: {exc!r}"
+                    return None, 0, Refusal("InvalidRecord", message)
+                break  # it comes to the head next, and is refused alone
+            if appended is None:
                 break
             count += 1
-        return batch, count
+        return batch, count, None
 
     async def _replace_producer(self, generation: int) -> bool:
         """Replace the producer once per failure, however many senders saw it.

@@ -90,6 +90,12 @@ class RecordHandler:
         self._apply(item, outcome)
         return None
 
+    def contain(self, item: InFlight, error: Exception) -> None:
+        """Handling ``item`` raised past every check: make it a dead letter, keep the lane."""
+        log.error("handler_bug", topic=item.source.topic, partition=item.source.partition,
+                  offset=item.source.offset, error=_safe_repr(error))  # fmt: skip
+        self._dead_letter(item, Failure("handler", type(error).__name__, describe_error(error)))
+
     async def _settle(self, item: InFlight, record: BaseModel, pending: Awaitable[Any]) -> None:
         try:
             outcome = await self._bounded(pending)

@@ -26,6 +26,8 @@ def output_problem(output: Output, declared: Collection[str]) -> Failure | None:
         problem = f"Output.key must be bytes or None, got {type(key).__name__}"
     elif event_id is not None and type(event_id) is not str:
         problem = f"Output.event_id must be a str or None, got {type(event_id).__name__}"
+    elif event_id is not None and not _encodes(event_id):
+        problem = "Output.event_id cannot be encoded as UTF-8 (a lone surrogate?)"
     elif headers:
         problem = headers_problem(headers)
     return None if problem is None else Failure("route", "InvalidOutput", problem)
@@ -41,6 +43,19 @@ def headers_problem(headers: object) -> str | None:
         name, data = pair
         if type(name) is not str:
             return f"Output.headers[{index}] name must be a str, got {type(name).__name__}"
+        if not _encodes(name):
+            return f"Output.headers[{index}] name cannot be encoded as UTF-8 (a lone surrogate?)"
         if data is not None and type(data) is not bytes:
             return f"Output.headers[{index}] value must be bytes or None, got {type(data).__name__}"
     return None
+
+
+def _encodes(text: str) -> bool:
+    # Lone surrogates (from surrogateescape or a bad JSON escape) are valid in a str only.
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -16,6 +16,9 @@ from processor.logs import get_logger
 log = get_logger("processor.workers")
 
 Handle = Callable[[InFlight], Awaitable[None] | None]
+# What to do with a record whose handling raised: the handler already contains the pipeline's
+# errors, so this is the last net under a bug, and it must not take the lane down with it.
+Contain = Callable[[InFlight, Exception], None]
 
 # Let the event loop run (heartbeats, fetches, acks) after this many records handled in a row.
 YIELD_EVERY = 64
@@ -32,9 +35,10 @@ class _Lane:
 class Workers:
     """Routes each record to a lane and runs one task per lane."""
 
-    def __init__(self, count: int, handle: Handle) -> None:
+    def __init__(self, count: int, handle: Handle, contain: Contain) -> None:
         self._lanes = [_Lane() for _ in range(count)]
         self._handle = handle
+        self._contain = contain
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -96,12 +100,16 @@ class Workers:
                 streak = 0
                 await lane.wake.wait()
                 continue
-            pending = handle(lane.items.popleft())
-            if pending is not None:
-                await pending
-                streak = 0
-            else:
-                streak += 1
-                if streak >= YIELD_EVERY:
+            item = lane.items.popleft()
+            try:
+                pending = handle(item)
+                if pending is not None:
+                    await pending  # it yielded to the loop already
                     streak = 0
-                    await asyncio.sleep(0)
+                    continue
+            except Exception as exc:
+                self._contain(item, exc)
+            streak += 1
+            if streak >= YIELD_EVERY:
+                streak = 0
+                await asyncio.sleep(0)

@@ -42,6 +42,11 @@ def stream(count: int, keys: int, seed: int, partitions: int = 3) -> list[InFlig
     return items
 
 
+def never(item: InFlight, error: Exception) -> None:
+    """The last net under handling, for tests whose handling never raises."""
+    raise AssertionError(f"handling {ident(item)} raised {error!r}")
+
+
 def ident(item: InFlight) -> tuple[int, int]:
     return item.source.partition, item.source.offset
 
@@ -93,7 +98,7 @@ class Recorder:
 async def test_records_with_the_same_key_are_handled_in_input_order(lanes: int, seed: int) -> None:
     items = stream(400, keys=12, seed=seed)
     recorder = Recorder(len(items), seed=seed)
-    async with running(Workers(lanes, recorder.handle)) as workers:
+    async with running(Workers(lanes, recorder.handle, never)) as workers:
         for item in items:
             workers.put(item)
         await recorder.wait()
@@ -116,7 +121,7 @@ async def test_a_record_starts_only_after_the_previous_one_of_its_key_finished(
 ) -> None:
     items = stream(300, keys=5, seed=seed)
     recorder = Recorder(len(items), seed=seed, slow_share=0.5)
-    async with running(Workers(lanes, recorder.handle)) as workers:
+    async with running(Workers(lanes, recorder.handle, never)) as workers:
         for item in items:
             workers.put(item)
         await recorder.wait()
@@ -138,7 +143,7 @@ async def test_a_record_starts_only_after_the_previous_one_of_its_key_finished(
 async def test_every_record_is_handled_exactly_once(lanes: int, seed: int) -> None:
     items = stream(500, keys=20, seed=seed)
     recorder = Recorder(len(items), seed=seed)
-    async with running(Workers(lanes, recorder.handle)) as workers:
+    async with running(Workers(lanes, recorder.handle, never)) as workers:
         for item in items:
             workers.put(item)
         await recorder.wait()
@@ -150,7 +155,7 @@ async def test_every_record_is_handled_exactly_once(lanes: int, seed: int) -> No
 
 async def test_records_put_while_running_are_handled() -> None:
     recorder = Recorder(expected=200, seed=11)
-    async with running(Workers(4, recorder.handle)) as workers:
+    async with running(Workers(4, recorder.handle, never)) as workers:
         for batch in range(10):
             for offset in range(batch * 20, batch * 20 + 20):
                 workers.put(make_item(offset, f"k{offset % 7}".encode()))
@@ -170,7 +175,7 @@ async def test_a_long_run_of_synchronous_records_still_lets_the_loop_run() -> No
             ticks += 1
             await asyncio.sleep(0)
 
-    async with running(Workers(1, recorder.handle)) as workers:
+    async with running(Workers(1, recorder.handle, never)) as workers:
         for offset in range(count):
             workers.put(make_item(offset, b"same"))
         await asyncio.gather(ticker(), recorder.wait())
@@ -180,7 +185,7 @@ async def test_a_long_run_of_synchronous_records_still_lets_the_loop_run() -> No
 async def test_an_empty_key_is_a_key_and_keeps_its_order() -> None:
     items = [make_item(offset, b"") for offset in range(200)]
     recorder = Recorder(len(items), seed=7)
-    async with running(Workers(8, recorder.handle)) as workers:
+    async with running(Workers(8, recorder.handle, never)) as workers:
         for item in items:
             workers.put(item)
         await recorder.wait()
@@ -193,7 +198,7 @@ async def test_keyless_records_spread_over_all_lanes() -> None:
     def handle(item: InFlight) -> None:
         tasks.add(asyncio.current_task())
 
-    async with running(Workers(4, handle)) as workers:
+    async with running(Workers(4, handle, never)) as workers:
         for offset in range(40):
             workers.put(make_item(offset, None))
         await asyncio.sleep(0.01)
@@ -207,7 +212,7 @@ def test_drop_removes_only_the_queued_records_of_the_given_partitions() -> None:
         for partition in (0, 1)
         for offset in range(10)
     ]
-    workers = Workers(3, lambda item: None)
+    workers = Workers(3, lambda item: None, never)
     for item in items:
         workers.put(item)
 
@@ -224,7 +229,7 @@ def test_drop_removes_only_the_queued_records_of_the_given_partitions() -> None:
 
 def test_drop_keeps_the_order_of_the_remaining_records() -> None:
     items = [make_item(offset, b"one-key", partition=offset % 2) for offset in range(20)]
-    workers = Workers(2, lambda item: None)
+    workers = Workers(2, lambda item: None, never)
     for item in items:
         workers.put(item)
     dropped = workers.drop({("transactions", 1)})
@@ -233,7 +238,7 @@ def test_drop_keeps_the_order_of_the_remaining_records() -> None:
 
 
 def test_drop_of_partitions_with_nothing_queued_returns_nothing() -> None:
-    workers = Workers(2, lambda item: None)
+    workers = Workers(2, lambda item: None, never)
     workers.put(make_item(0, b"k", partition=0))
     assert workers.drop({("transactions", 5), ("other", 0)}) == []
     assert workers.queued == 1
@@ -245,7 +250,7 @@ async def test_dropped_records_are_never_handled_and_the_rest_are() -> None:
     ]
     kept = [item for item in items if item.source.partition == 0]
     recorder = Recorder(len(kept), seed=12)
-    workers = Workers(3, recorder.handle)
+    workers = Workers(3, recorder.handle, never)
     for item in items:
         workers.put(item)
     dropped = workers.drop({("transactions", 1)})
@@ -269,7 +274,7 @@ async def test_drop_leaves_a_record_that_is_being_handled() -> None:
 
         return slow()
 
-    async with running(Workers(1, handle)) as workers:
+    async with running(Workers(1, handle, never)) as workers:
         for offset in range(5):
             workers.put(make_item(offset, b"k"))
         await asyncio.wait_for(started.wait(), 5)
@@ -281,7 +286,7 @@ async def test_drop_leaves_a_record_that_is_being_handled() -> None:
 
 
 async def test_stop_cancels_the_worker_tasks() -> None:
-    workers = Workers(3, lambda item: None)
+    workers = Workers(3, lambda item: None, never)
     workers.start()
     tasks = workers.tasks
     assert len(tasks) == 3
@@ -293,9 +298,40 @@ async def test_stop_cancels_the_worker_tasks() -> None:
 async def test_a_whole_poll_put_at_once_keeps_each_keys_order() -> None:
     items = stream(300, keys=7, seed=11)
     recorder = Recorder(len(items), seed=11)
-    async with running(Workers(5, recorder.handle)) as workers:
+    async with running(Workers(5, recorder.handle, never)) as workers:
         workers.put_many(items)
         await recorder.wait()
     for key in {item.source.key for item in items if item.source.key is not None}:
         wanted = [ident(i) for i in items if i.source.key == key]
         assert [ident(i) for i in recorder.handled if i.source.key == key] == wanted
+
+
+@pytest.mark.parametrize("awaited", [False, True])
+async def test_a_record_whose_handling_raises_is_contained_and_the_lane_goes_on(
+    awaited: bool,
+) -> None:
+    contained: list[tuple[tuple[int, int], str]] = []
+    handled: list[tuple[int, int]] = []
+
+    async def fail_later() -> None:
+        raise KeyError("late")
+
+    def handle(item: InFlight) -> Awaitable[None] | None:
+        if item.source.offset == 1:
+            if awaited:
+                return fail_later()
+            raise TypeError("at once")
+        handled.append(ident(item))
+        return None
+
+    def contain(item: InFlight, error: Exception) -> None:
+        contained.append((ident(item), type(error).__name__))
+
+    async with running(Workers(1, handle, contain)) as workers:
+        for offset in range(3):
+            workers.put(make_item(offset, b"same-key"))
+        await asyncio.sleep(0.01)
+        assert workers.tasks
+        assert not any(task.done() for task in workers.tasks)
+    assert contained == [((0, 1), "KeyError" if awaited else "TypeError")]
+    assert handled == [(0, 0), (0, 2)]
