@@ -12,6 +12,8 @@ from processor.recordsize import record_bytes
 MAX_MESSAGE_CHARS = 1024
 
 _OWN_HEADERS = frozenset(h.DLQ_OWN)
+# Kept whatever is cut: the replay count is what ends replay loops.
+_KEPT_HEADERS = _OWN_HEADERS | {h.DLQ_REPLAYED_AT, h.DLQ_REPLAY_COUNT}
 
 
 def dead_letter_headers(
@@ -57,13 +59,15 @@ def fit_dead_letter(
     """
     if record_bytes(key, value, headers) <= max_bytes:
         return key, value, headers
-    cut: list[str] = []
+    # A dead letter cut before (and refused again) keeps naming its original sizes.
+    earlier = next((v for n, v in headers if n == h.DLQ_CUT), None) or b""
+    cut = [part for part in earlier.decode("utf-8", "replace").split(",") if part]
     detail = next((v for n, v in headers if n == h.DLQ_DETAIL), None)
     if detail:
         headers = tuple((n, b"" if n == h.DLQ_DETAIL else v) for n, v in headers)
         cut.append(f"detail:{len(detail)}")
-    own = tuple((n, v) for n, v in headers if n in _OWN_HEADERS)
-    original = tuple((n, v) for n, v in headers if n not in _OWN_HEADERS)
+    own = tuple((n, v) for n, v in headers if n in _KEPT_HEADERS and n != h.DLQ_CUT)
+    original = tuple((n, v) for n, v in headers if n not in _KEPT_HEADERS)
     # Room for the cut header itself: its name and the longest list of cuts it can carry.
     marker = ((h.DLQ_CUT, b"x" * 120),)
     fixed = record_bytes(None, None, own + marker)
@@ -86,4 +90,7 @@ def fit_dead_letter(
             key = key[:keep]
     if not cut:
         return key, value, headers
-    return key, value, original + own + ((h.DLQ_CUT, ",".join(cut).encode()),)
+    named: dict[str, str] = {}  # the first size named for a part is its original one
+    for part in cut:
+        named.setdefault(part.partition(":")[0], part)
+    return key, value, original + own + ((h.DLQ_CUT, ",".join(named.values()).encode()),)

@@ -200,7 +200,7 @@ class Emitter(Generic[T]):
         if found is None:
             found = murmur2(key) & 0x7FFFFFFF
             if len(key) <= MAX_CACHED_KEY_BYTES:
-                if self._hashed_bytes >= KEY_HASH_CACHE_BYTES:
+                if self._hashed_bytes + len(key) > KEY_HASH_CACHE_BYTES:
                     hashes.clear()
                     self._hashed_bytes = 0
                 hashes[key] = found

@@ -28,7 +28,7 @@ def output_problem(output: Output, declared: Collection[str]) -> Failure | None:
         problem = f"Output.event_id must be a str or None, got {type(event_id).__name__}"
     elif event_id is not None and not _encodes(event_id):
         problem = "Output.event_id cannot be encoded as UTF-8 (a lone surrogate?)"
-    elif headers:
+    elif type(headers) is not tuple or headers:  # the type first: any object may be given
         problem = headers_problem(headers)
     return None if problem is None else Failure("route", "InvalidOutput", problem)
 
@@ -39,7 +39,8 @@ def headers_problem(headers: object) -> str | None:
         return f"Output.headers must be a tuple of (str, bytes) pairs, got {type(headers).__name__}"
     for index, pair in enumerate(headers):
         if type(pair) is not tuple or len(pair) != 2:
-            return f"Output.headers[{index}] must be a (str, bytes) pair, got {pair!r:.80}"
+            kind = type(pair).__name__  # not its repr: a stranger's __repr__ may raise
+            return f"Output.headers[{index}] must be a (str, bytes) pair, got {kind}"
         name, data = pair
         if type(name) is not str:
             return f"Output.headers[{index}] name must be a str, got {type(name).__name__}"

@@ -17,7 +17,8 @@ def record_bytes(
     """An upper bound of the encoded size of one record (header values may be null)."""
     size = RECORD_FRAMING_BYTES + len(key or b"") + len(value or b"")
     for name, data in headers:
-        size += HEADER_FRAMING_BYTES + len(name.encode("utf-8", "surrogateescape"))
+        # surrogatepass: a name with a lone surrogate is refused later, but its size is known.
+        size += HEADER_FRAMING_BYTES + len(name.encode("utf-8", "surrogatepass"))
         if data is not None:
             size += len(data)
     return size
