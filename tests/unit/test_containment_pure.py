@@ -254,7 +254,7 @@ def test_a_cut_keeps_the_replay_count_that_ends_replay_loops() -> None:
     assert value == b""
     assert "trace" not in names
     assert names[h.DLQ_REPLAY_COUNT] == b"2"
-    assert names[h.DLQ_CUT] == b"value:5000,headers:1"
+    assert names[h.DLQ_CUT] == b"value:5000,headers:1,key:1"
 
 
 # --- record_bytes -----------------------------------------------------------------------------
