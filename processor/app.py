@@ -15,6 +15,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
+from processor.cancel import cancel_and_wait
 from processor.commit import Committer
 from processor.config import Settings, kafka_client_options
 from processor.emit import Backoff, Emitter, Entry, Refusal
@@ -147,8 +148,7 @@ class Processor:
         await asyncio.wait([task, stop], return_when=asyncio.FIRST_COMPLETED)
         stop.cancel()
         if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await cancel_and_wait((task,), CLOSE_GRACE_S)
             return False
         task.result()
         return True
@@ -160,7 +160,7 @@ class Processor:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + s.startup_timeout_s
         attempt = 0
-        while (problem := await self._start_problem(outputs)) is not None:
+        while (problem := await self._start_problem(outputs, deadline - loop.time())) is not None:
             self.starting = problem
             if loop.time() >= deadline:
                 raise StartupError(f"{problem} (waited {s.startup_timeout_s:g} s)")
@@ -171,19 +171,27 @@ class Processor:
         await self.emitter.learn_partitions(outputs)
         self.consumer.subscribe([s.input_topic], listener=_Rebalance(self))
         try:
-            await self.consumer.start()
-        except KafkaError as exc:
+            async with asyncio.timeout(max(deadline - loop.time(), CLOSE_GRACE_S)):
+                await self.consumer.start()
+        except (KafkaError, TimeoutError) as exc:
             raise StartupError(f"the consumer could not start: {exc!r}") from None
         self.starting = None
         log.info("started", input_topic=s.input_topic, outputs=outputs, group_id=s.group_id)
 
-    async def _start_problem(self, outputs: list[str]) -> str | None:
-        """What start-up still waits for: the cluster, or topics; None when all is there."""
+    async def _start_problem(self, outputs: list[str], timeout_s: float) -> str | None:
+        """What start-up still waits for: the cluster, or topics; None when all is there.
+
+        Bounded by ``timeout_s``: a listener that accepts connections and never answers would
+        hold the producer's start for its request timeout.
+        """
         s = self.settings
         try:
-            if not self.emitter.started:
-                await self.emitter.start_producer()
-            missing = await self.emitter.missing_topics([s.input_topic, *outputs])
+            async with asyncio.timeout(max(timeout_s, 0.1)):
+                if not self.emitter.started:
+                    await self.emitter.start_producer()
+                missing = await self.emitter.missing_topics([s.input_topic, *outputs])
+        except TimeoutError:
+            return f"cannot reach the cluster at {s.bootstrap_servers}: no answer"
         except KafkaError as exc:
             return f"cannot reach the cluster at {s.bootstrap_servers}: {exc!r}"
         if not missing:
@@ -207,9 +215,7 @@ class Processor:
         crashed = [task for task in done if task is not stop]
         if not crashed and not self.halted and self._crash is None:
             await self._drain()
-        for task in [stop, *tasks]:
-            task.cancel()
-        await asyncio.gather(stop, *tasks, return_exceptions=True)
+        await cancel_and_wait([stop, *tasks], CLOSE_GRACE_S)
         for task in crashed:
             raise task.exception() or RuntimeError("a processor task ended unexpectedly")
         if self._crash is not None:
@@ -234,6 +240,13 @@ class Processor:
         await self.workers.stop()
         try:  # leaves the group; nothing is committed here
             await asyncio.wait_for(self.consumer.stop(), CLOSE_GRACE_S)
+        except asyncio.CancelledError as exc:
+            # aiokafka's fetcher lets the cancellation of its own retry back-off out of stop();
+            # only a cancellation of this task itself goes on.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            log.warning("consumer_close_failed", error=repr(exc))
         except Exception as exc:
             log.warning("consumer_close_failed", error=repr(exc))
         try:

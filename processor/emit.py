@@ -69,6 +69,9 @@ BROKEN_SEQUENCE = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerE
 KEY_HASH_CACHE_BYTES = 4 * 1024 * 1024
 MAX_CACHED_KEY_BYTES = 1024
 
+# Records with more headers than this get the exact size check whatever their size.
+MANY_HEADERS = 64
+
 # One warning per cause per interval: an outage fails every send of every partition.
 WARNING_INTERVAL_S = 30.0
 
@@ -111,6 +114,9 @@ class Backoff:
 class _PartitionQueue(Generic[T]):
     records: deque[Entry[T]] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # After the broker refused a batch for a record in it, its records go one at a time: each
+    # refusal costs a new producer (its sequence numbers are spent), so no search by halving.
+    singles: int = 0
 
 
 class Emitter(Generic[T]):
@@ -282,7 +288,9 @@ class Emitter(Generic[T]):
                 queue.wake.clear()
                 await queue.wake.wait()
                 continue
-            count, refusal = await self._send_head(topic, partition, records)
+            count, refusal = await self._send_head(topic, partition, queue)
+            if queue.singles:
+                queue.singles = max(queue.singles - count, 0)
             if refusal is not None:
                 self.pending -= 1
                 self._listener.refused(topic, records.popleft(), refusal)
@@ -292,7 +300,7 @@ class Emitter(Generic[T]):
             self._listener.delivered_many([records.popleft().token for _ in range(count)])
 
     async def _send_head(
-        self, topic: str, partition: int, records: deque[Entry[T]]
+        self, topic: str, partition: int, queue: _PartitionQueue[T]
     ) -> tuple[int, Refusal | None]:
         """Send one batch from the head of ``records`` until the broker acknowledges it.
 
@@ -300,7 +308,8 @@ class Emitter(Generic[T]):
         the topic will never take.
         """
         attempt = 0
-        limit = len(records)
+        records = queue.records
+        limit = 1 if queue.singles else len(records)
         while True:
             if self._needs_new_producer and not await self._replace_producer(self._generation):
                 attempt += 1
@@ -322,7 +331,9 @@ class Emitter(Generic[T]):
                 if isinstance(exc, (*TOO_LARGE, *REFUSED)):
                     if count == 1:
                         return 1, _refusal(exc)
-                    limit = max(1, count // 2)  # find the record at fault: split
+                    if isinstance(exc, REFUSED):
+                        queue.singles = count  # the record at fault is among these
+                    limit = 1 if queue.singles else max(1, count // 2)  # too large: halve
                     continue
                 self.failing[(topic, partition)] = f"cannot write to {topic}/{partition}: {exc!r}"
                 await asyncio.sleep(self._backoff.delay_s(attempt))
@@ -342,10 +353,16 @@ class Emitter(Generic[T]):
         batch = producer.create_batch()
         append = batch.append
         count = 0
+        quick = self.max_record_bytes // 2
         for key, value, headers, timestamp_ms, _ in records:
             if count == limit:
                 break
-            if count == 0 and (size := record_bytes(key, value, headers)) > self.max_record_bytes:
+            # The exact bound only for records that may be near it (it is a loop over headers).
+            if (len(value or b"") + len(key or b"") > quick or len(headers) > MANY_HEADERS) and (
+                size := record_bytes(key, value, headers)
+            ) > self.max_record_bytes:
+                if count:
+                    break  # it comes to the head next, and is refused alone
                 message = f"{size} bytes, more than the {self.max_record_bytes} a request takes"
                 return None, 0, Refusal("RecordTooLarge", message, too_large=True)
             try:
@@ -381,7 +398,9 @@ class Emitter(Generic[T]):
                 return False
             self._producer, self._generation = fresh, self._generation + 1
             self._needs_new_producer = False
-            log.warning("producer_reset", generation=self._generation)
+            held = self._throttle.allow(("producer_reset",))
+            if held is not None:
+                log.warning("producer_reset", generation=self._generation, held_back=held)
         # Batches still queued in the old producer may yet be written; their senders resend
         # whatever fails, so stopping it in the background is safe.
         self._spawn(_stop_quietly(old))

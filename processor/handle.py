@@ -68,6 +68,8 @@ class RecordHandler:
         self._finish = finish
         self._halt = halt
         self._throttle = Throttle(WARNING_INTERVAL_S)
+        # Routes past their timeout that ignored their cancellation: held only until they end.
+        self._abandoned: set[asyncio.Future[Any]] = set()
 
     def handle(self, item: InFlight) -> Awaitable[None] | None:
         """Handle ``item``; returns an awaitable only when it must wait (async route, retry)."""
@@ -105,11 +107,29 @@ class RecordHandler:
         self._apply(item, outcome)
 
     async def _bounded(self, pending: Awaitable[Any]) -> Any:
+        """Await ``route``'s result for at most the route timeout.
+
+        A route that ignores its cancellation is left to finish alone, its result unused: it
+        never holds its lane or its partition's commits past the timeout.
+        """
+        call = asyncio.ensure_future(pending)
         try:
-            return await asyncio.wait_for(pending, self._route_timeout_s)
-        except TimeoutError:
-            limit = self._route_timeout_s
-            raise RouteTimeout(f"route did not return within {limit:g} s") from None
+            done, _ = await asyncio.wait((call,), timeout=self._route_timeout_s)
+        except asyncio.CancelledError:  # a stop: the route goes too
+            call.cancel()
+            raise
+        if done:
+            return call.result()
+        call.cancel()
+        self._abandoned.add(call)
+        call.add_done_callback(self._forget_abandoned)
+        limit = self._route_timeout_s
+        raise RouteTimeout(f"route did not return within {limit:g} s")
+
+    def _forget_abandoned(self, call: asyncio.Future[Any]) -> None:
+        self._abandoned.discard(call)
+        if not call.cancelled():
+            call.exception()  # retrieved, so asyncio does not report it as never retrieved
 
     async def _retry(self, item: InFlight, record: BaseModel, error: Exception) -> None:
         """Call ``route`` again after a back-off until it succeeds or attempts run out."""

@@ -28,7 +28,7 @@ def output_problem(output: Output, declared: Collection[str]) -> Failure | None:
         problem = f"Output.event_id must be a str or None, got {type(event_id).__name__}"
     elif event_id is not None and not _encodes(event_id):
         problem = "Output.event_id cannot be encoded as UTF-8 (a lone surrogate?)"
-    elif headers is not None and (type(headers) is not tuple or headers):  # type before truth
+    elif headers is not None and (type(headers) not in (tuple, list) or headers):  # type first
         problem = headers_problem(headers)
     return None if problem is None else Failure("route", "InvalidOutput", problem)
 

@@ -10,6 +10,7 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 
+from processor.cancel import cancel_and_wait
 from processor.inflight import InFlight
 from processor.logs import get_logger
 
@@ -22,6 +23,8 @@ Contain = Callable[[InFlight, Exception], None]
 
 # Let the event loop run (heartbeats, fetches, acks) after this many records handled in a row.
 YIELD_EVERY = 64
+# How long stopping waits for the lanes to end.
+STOP_TIMEOUT_S = 2.0
 
 
 class _Lane:
@@ -45,10 +48,10 @@ class Workers:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._work(lane)) for lane in self._lanes]
 
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+    async def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Cancel every lane; give up on one that will not end within ``timeout_s``."""
+        if await cancel_and_wait(self._tasks, timeout_s):
+            log.warning("lanes_did_not_stop")
         self._tasks = []
 
     def put(self, item: InFlight) -> None:

@@ -17,3 +17,14 @@ class ThrottledPipeline(TransactionsPipeline):
 
 
 throttled = ThrottledPipeline()
+
+
+class SluggishPipeline(TransactionsPipeline):
+    """An async route of 20 ms: a stop always finds routes running."""
+
+    async def route(self, record: Transaction, source: Source) -> Output:  # type: ignore[override]
+        await asyncio.sleep(0.02)
+        return super().route(record, source)
+
+
+sluggish = SluggishPipeline()

@@ -39,9 +39,7 @@ def _records(prefix: str, first_offset: int) -> list[RawRecord]:
     good = [valid_value(f"{prefix}-{i}", "acct-1", "add") for i in range(3)]
     return [
         RawRecord(first_offset, now, b"acct-1", good[0], ((b"origin", b"raw"),)),
-        RawRecord(
-            first_offset + 1, now, b"acct-1", good[1], ((BAD_KEY, b"x"), (b"n", None))
-        ),
+        RawRecord(first_offset + 1, now, b"acct-1", good[1], ((BAD_KEY, b"x"), (b"n", None))),
         RawRecord(first_offset + 2, now, b"acct-1", good[2], ()),
     ]
 

@@ -71,7 +71,9 @@ def encodes(text: str) -> bool:
 def writable(output: Output) -> bool:
     """What the handler can hand to the emitter: an independent statement of output_problem."""
     topic, value, key, headers, event_id = output
-    pairs_ok = not headers or (
+    # None or an empty tuple or list means no headers; anything else must be a tuple of pairs.
+    empty = headers is None or (type(headers) in (tuple, list) and len(headers) == 0)
+    pairs_ok = empty or (
         type(headers) is tuple
         and all(
             type(pair) is tuple
