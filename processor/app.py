@@ -74,6 +74,7 @@ class Processor:
         self.emitter: Emitter[InFlight] = Emitter(
             lambda: _producer(settings), self, self.stats, backoff,
             max_record_bytes=settings.max_request_size - RECORD_OVERHEAD_BYTES,
+            make_single_producer=lambda: _producer(settings, idempotent=False),
         )  # fmt: skip
         self._crash: BaseException | None = None
         self.handler = RecordHandler(
@@ -358,11 +359,11 @@ def _consumer(s: Settings) -> AIOKafkaConsumer:
     )
 
 
-def _producer(s: Settings) -> AIOKafkaProducer:
+def _producer(s: Settings, idempotent: bool = True) -> AIOKafkaProducer:
     options: dict[str, Any] = kafka_client_options(s)
     return AIOKafkaProducer(
         **options,
-        enable_idempotence=True,
+        enable_idempotence=idempotent,
         acks="all",
         max_batch_size=s.producer_batch_bytes,
         linger_ms=s.producer_linger_ms,

@@ -35,6 +35,7 @@ from aiokafka.errors import (
 )
 from aiokafka.partitioner import murmur2
 
+from processor.cancel import cancel_and_wait
 from processor.logs import Throttle, get_logger
 from processor.pipeline import Headers
 from processor.recordsize import record_bytes
@@ -69,6 +70,8 @@ BROKEN_SEQUENCE = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerE
 KEY_HASH_CACHE_BYTES = 4 * 1024 * 1024
 MAX_CACHED_KEY_BYTES = 1024
 
+# How long closing waits for the senders to end.
+SENDERS_STOP_S = 2.0
 # Records with more headers than this get the exact size check whatever their size.
 MANY_HEADERS = 64
 
@@ -129,8 +132,15 @@ class Emitter(Generic[T]):
         stats: Stats,
         backoff: Backoff,
         max_record_bytes: int,
+        make_single_producer: Callable[[], AIOKafkaProducer] | None = None,
     ) -> None:
         self._make_producer = make_producer
+        # Sends the records of a refused batch one at a time. Not idempotent: a record the
+        # broker refuses spends an idempotent producer's sequence numbers, and only a new
+        # producer (tens of milliseconds) would go on; here a refusal costs nothing. One record
+        # in flight per partition keeps the order; a network retry may write one twice.
+        self._make_single_producer = make_single_producer
+        self._single_producer: AIOKafkaProducer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._generation = 0
         self._needs_new_producer = False
@@ -219,14 +229,11 @@ class Emitter(Generic[T]):
         Unacknowledged records are simply not reported. During an outage the producer would
         wait for the broker for ever: past the timeout it is abandoned.
         """
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if self._producer is None:
-            return
+        await cancel_and_wait(list(self._tasks), SENDERS_STOP_S)
+        producers = [p for p in (self._producer, self._single_producer) if p is not None]
         try:
-            await asyncio.wait_for(self._producer.stop(), max(timeout_s, 0.001))
+            stops = asyncio.gather(*(producer.stop() for producer in producers))
+            await asyncio.wait_for(stops, max(timeout_s, 0.001))
         except TimeoutError:
             log.warning("producer_close_timed_out", timeout_s=round(timeout_s, 3))
 
@@ -316,6 +323,9 @@ class Emitter(Generic[T]):
                 await asyncio.sleep(self._backoff.delay_s(attempt))
                 continue
             producer, generation = self._live_producer(), self._generation
+            single = queue.singles > 0 and self._make_single_producer is not None
+            if single:
+                producer = await self._single_producer_started()
             batch, count, refusal = self._fill(producer, records, limit)
             if refusal is not None:
                 return 1, refusal
@@ -326,7 +336,7 @@ class Emitter(Generic[T]):
                 self._stats.producer_retries += 1
                 self._warn("send_failed", (topic, partition), exc, topic=topic,
                            partition=partition, records=count, attempt=attempt)  # fmt: skip
-                if isinstance(exc, BROKEN_SEQUENCE):
+                if isinstance(exc, BROKEN_SEQUENCE) and not single:
                     await self._replace_producer(generation)
                 if isinstance(exc, (*TOO_LARGE, *REFUSED)):
                     if count == 1:
@@ -377,6 +387,18 @@ class Emitter(Generic[T]):
                 break
             count += 1
         return batch, count, None
+
+    async def _single_producer_started(self) -> AIOKafkaProducer:
+        if self._single_producer is None:
+            assert self._make_single_producer is not None
+            producer = self._make_single_producer()
+            try:
+                await producer.start()
+            except BaseException:
+                await _stop_quietly(producer)
+                raise
+            self._single_producer = producer
+        return self._single_producer
 
     async def _replace_producer(self, generation: int) -> bool:
         """Replace the producer once per failure, however many senders saw it.
