@@ -14,7 +14,7 @@ from aiokafka.errors import KafkaError
 
 from bench.contenders.ledger import LedgerTopics
 from bench.data import InputRecord, partition_for
-from processor.topics import wait_for_leaders
+from processor.commands.topics import wait_for_leaders
 
 BATCH_BYTES = 1024 * 1024
 MAX_BATCHES_IN_FLIGHT = 16

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from aiokafka.codec import gzip_encode, lz4_encode, snappy_encode, zstd_encode
 from aiokafka.record.util import calc_crc32c
 
-from processor.recordbatch import RawRecord
+from processor.engine.recordbatch import RawRecord
 
 _HEADER = struct.Struct(">qiibIhiqqqhii")
 _FRAME_SIZE = 12  # baseOffset + batchLength

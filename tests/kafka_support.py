@@ -15,13 +15,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from processor.app import Processor
+from processor.commands.scan import committed_offsets, scan
+from processor.commands.topics import wait_for_leaders
 from processor.config import Settings, load_settings
+from processor.engine.processor import Processor
 from processor.logs import configure_logging
 from processor.pipeline import Pipeline
 from processor.pipelines.transactions import pipeline as transactions
-from processor.scan import committed_offsets, scan
-from processor.topics import wait_for_leaders
 
 TEST_ID = "test-id"
 

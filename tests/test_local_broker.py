@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from processor.broker import BrokerError, LocalBroker
-from processor.broker.cli import add_broker_commands
+from processor.commands.broker import add_broker_commands
 from tests.conftest import free_ports
 
 

@@ -8,7 +8,7 @@ whole group committed; the harness stops it (SIGTERM) once the group has committ
 from __future__ import annotations
 
 from bench.contenders.common import ContenderArgs, parse_args
-from processor.cli import main
+from processor.commands.cli import main
 
 
 def run_argv(args: ContenderArgs) -> list[str]:

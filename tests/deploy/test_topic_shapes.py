@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from processor.commands.topics import TopicShape, differences, report, wanted_shapes
 from processor.config import Settings
 from processor.pipelines.transactions import pipeline as transactions
-from processor.topics import TopicShape, differences, report, wanted_shapes
 
 
 def test_every_topic_gets_the_topic_settings_and_the_dead_letters_their_own_retention() -> None:

@@ -7,10 +7,10 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from processor.cli import main
+from processor.commands.cli import main
+from processor.commands.topics import TopicShape, ensure_topics, existing_shapes, topic_names
 from processor.config import Settings
 from processor.pipelines.transactions import pipeline as transactions
-from processor.topics import TopicShape, ensure_topics, existing_shapes, topic_names
 from tests.kafka_support import create_topics, settings_for
 
 HOUR_MS = 3_600_000

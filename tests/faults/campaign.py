@@ -10,8 +10,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from processor.audit import AuditReport, CrashWindow
-from processor.audit_command import audit_topics
+from processor.commands.audit import audit_topics
+from processor.commands.audit_report import AuditReport, CrashWindow
 from processor.config import Settings
 from processor.pipelines.transactions import pipeline as transactions
 from tests.kafka_support import Sample, committed, produce

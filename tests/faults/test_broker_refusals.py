@@ -14,8 +14,9 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from processor.audit import AuditReport
-from processor.audit_command import audit_topics
+from processor.commands.audit import audit_topics
+from processor.commands.audit_report import AuditReport
+from processor.commands.topics import topic_names, wait_for_leaders
 from processor.config import Settings
 from processor.headers import (
     DLQ_CLASS,
@@ -28,7 +29,6 @@ from processor.headers import (
 )
 from processor.pipeline import Pipeline
 from processor.pipelines.transactions import pipeline as transactions
-from processor.topics import topic_names, wait_for_leaders
 from tests.faults.campaign import scale
 from tests.faulty import keyless
 from tests.kafka_support import (

@@ -8,7 +8,7 @@ import random
 import time
 from collections import Counter
 
-from processor.audit_command import audit_topics
+from processor.commands.audit import audit_topics
 from processor.headers import DLQ_ATTEMPTS, DLQ_CLASS, DLQ_STAGE, EVENT_ID
 from tests.faults.campaign import ScenarioResult, scale
 from tests.faulty import FAULTS, HEALTHY_PREFIX, StubbornPipeline, expected_failure, faulty

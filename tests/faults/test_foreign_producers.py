@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from processor import headers as h
+from processor.commands.deadletters import UNSAFE, DeadLetter
+from processor.commands.dlq import counted, listed, whole
 from processor.config import Settings
 from processor.pipeline import Source
 from processor.pipelines.transactions import Transaction
 from processor.pipelines.transactions import pipeline as transactions
-from processor.tools.deadletters import UNSAFE, DeadLetter
-from processor.tools.dlq import counted, listed, whole
 from tests.confluent import CODECS, Codec, Headers, produce_confluent, stored_batches
 from tests.faults.campaign import ScenarioResult, audit_run, scale
 from tests.kafka_support import (

@@ -7,7 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from processor.audit import CrashWindow
+from processor.commands.audit_report import CrashWindow
 from processor.config import Settings
 from tests.faults.campaign import (
     ScenarioResult,

@@ -8,7 +8,7 @@ import time
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from processor.app import EXIT_HALTED, Processor
+from processor.engine.processor import EXIT_HALTED, Processor
 from processor.pipeline import Output, Source
 from processor.pipelines.transactions import Transaction, TransactionsPipeline, pipeline
 from tests.faults.campaign import ScenarioResult, audit_run, committed_now, scale

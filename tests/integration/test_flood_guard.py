@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from processor.app import EXIT_HALTED, Processor
+from processor.engine.processor import EXIT_HALTED, Processor
 from processor.pipelines.transactions import pipeline
 from tests.kafka_support import (
     committed,

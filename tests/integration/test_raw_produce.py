@@ -9,7 +9,7 @@ import pytest
 from aiokafka import AIOKafkaClient, AIOKafkaConsumer, TopicPartition
 from aiokafka.protocol.fetch import FetchRequest
 
-from processor.recordbatch import Batch, RawRecord, parse_batches
+from processor.engine.recordbatch import Batch, RawRecord, parse_batches
 from tests.batches import encode_batch
 from tests.kafka_support import create_topics, settings_for
 from tests.raw_produce import leader_for, produce_raw

@@ -19,11 +19,11 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from processor.app import CLOSE_GRACE_S, EXIT_STARTUP
 from processor.broker import LocalBroker
+from processor.commands.topics import topic_names, wait_for_leaders
 from processor.config import Settings
+from processor.engine.processor import CLOSE_GRACE_S, EXIT_STARTUP
 from processor.pipelines.transactions import pipeline as transactions
-from processor.topics import topic_names, wait_for_leaders
 from tests.conftest import free_ports
 from tests.kafka_support import (
     committed,
@@ -264,7 +264,7 @@ async def test_a_stop_while_many_async_routes_run_ends_within_its_bound(
 ) -> None:
     """Every lane is mid-route when the drain times out: the stop still ends in time. (The unit
     tests of cancel_and_wait pin the lost-cancellation race deterministically.)"""
-    from processor.app import Processor
+    from processor.engine.processor import Processor
     from tests.kafka_support import create_topics, mixed_samples, produce, settings_for
     from tests.pipelines import sluggish
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 
 from processor import headers as h
-from processor.audit_command import audit_topics
+from processor.commands.audit import audit_topics
+from processor.commands.scan import scan
+from processor.engine.recordbatch import RawRecord
 from processor.pipelines.transactions import pipeline as transactions
-from processor.recordbatch import RawRecord
-from processor.scan import scan
 from tests.batches import encode_batch
 from tests.kafka_support import (
     Sample,

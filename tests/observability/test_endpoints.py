@@ -6,10 +6,10 @@ import asyncio
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from processor.app import EXIT_HALTED, Processor
 from processor.config import Settings
-from processor.observability import HEALTH_PATH, METRICS_PATH, READY_PATH, RateMeter
+from processor.engine.processor import EXIT_HALTED, Processor
 from processor.pipelines.transactions import pipeline as transactions
+from processor.telemetry.observability import HEALTH_PATH, METRICS_PATH, READY_PATH, RateMeter
 from tests.kafka_support import (
     all_committed,
     create_topics,

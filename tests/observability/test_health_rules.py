@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from processor.health import liveness_problem, readiness_problem
+from processor.telemetry.health import liveness_problem, readiness_problem
 
 READY: dict[str, Any] = {
     "joined": True,

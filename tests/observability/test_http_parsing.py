@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from processor.http import Request, Response, encode, parse_request_line, respond
+from processor.telemetry.http import Request, Response, encode, parse_request_line, respond
 
 ROUTES = {"/hello": lambda: Response(200, b"hi\n")}
 

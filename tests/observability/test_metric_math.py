@@ -9,8 +9,8 @@ from aiokafka import TopicPartition
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processor.metrics import LatencyHistogram, PartitionPosition, total_lag
-from processor.observability import RateMeter
+from processor.telemetry.metrics import LatencyHistogram, PartitionPosition, total_lag
+from processor.telemetry.observability import RateMeter
 
 TP = TopicPartition("in", 0)
 

@@ -6,10 +6,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 from processor import headers as h
-from processor.deadletter import dead_letter_headers
-from processor.decode import Failure, Stage
-from processor.pipeline import Source
-from processor.tools.deadletters import (
+from processor.commands.deadletters import (
     BUCKETS,
     DeadLetter,
     Filter,
@@ -21,7 +18,10 @@ from processor.tools.deadletters import (
     shown,
     table,
 )
-from processor.tools.replay import replay_headers
+from processor.commands.replay import replay_headers
+from processor.engine.deadletter import dead_letter_headers
+from processor.engine.decode import Failure, Stage
+from processor.pipeline import Source
 
 WHEN = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
 

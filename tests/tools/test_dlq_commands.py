@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from processor import headers as h
-from processor.cli import main
+from processor.commands.cli import main
 from processor.config import Settings
 from tests.kafka_support import Sample, header, produce, read_all
 from tests.tools.support import EXAMPLES, flags, process_all

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from processor import headers as h
-from processor.tools.deadletters import DeadLetter, Filter, printable, shown
-from processor.tools.dlq import counted, listed, refused_line, whole, would_send_line
+from processor.commands.deadletters import DeadLetter, Filter, printable, shown
+from processor.commands.dlq import counted, listed, refused_line, whole, would_send_line
 
 DEEP = b"[" * 100_000 + b"]" * 100_000  # json.loads: RecursionError
 NEAR_LIMIT = b"[" * 990 + b"]" * 990  # about json's nesting limit: parses or not, by the stack

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from processor.cli import main
+from processor.commands.cli import main
 from processor.config import Settings
 from tests.kafka_support import read_all
 from tests.tools.support import EXAMPLES, flags

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from processor.commands.sources import Format, Line, read_records, typed_cell
 from processor.pipelines.transactions import Transaction
-from processor.tools.sources import Format, Line, read_records, typed_cell
 
 
 def lines_of(path: Path, fmt: Format = "auto") -> list[Line]:

@@ -6,9 +6,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from processor import headers as h
-from processor.audit import CrashWindow, audit
-from processor.deadletter import dead_letter_headers, source_header
-from processor.decode import Failure
+from processor.commands.audit_report import CrashWindow, audit
+from processor.engine.deadletter import dead_letter_headers, source_header
+from processor.engine.decode import Failure
 from processor.pipeline import Source
 
 TOPIC = "tx"

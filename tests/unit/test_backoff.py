@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processor.emit import Backoff
+from processor.engine.emit import Backoff
 
 
 @given(

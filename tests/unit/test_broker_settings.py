@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from processor.broker.cli import add_broker_commands
 from processor.broker.settings import server_properties
+from processor.commands.broker import add_broker_commands
 
 
 def properties(text: str) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from processor.cancel import cancel_and_wait
+from processor.engine.cancel import cancel_and_wait
 
 
 async def test_a_task_that_swallows_its_first_cancellation_is_cancelled_again() -> None:

@@ -23,9 +23,9 @@ from aiokafka.errors import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processor.commit import Committer
-from processor.offsets import OffsetTracker
-from processor.stats import Stats
+from processor.engine.commit import Committer
+from processor.engine.offsets import OffsetTracker
+from processor.engine.stats import Stats
 
 TP0 = TopicPartition("payments", 0)
 TP1 = TopicPartition("payments", 1)

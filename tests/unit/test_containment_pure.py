@@ -12,14 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processor import headers as h
-from processor.deadletter import dead_letter_headers, fit_dead_letter
-from processor.decode import Failure
-from processor.inflight import take_in
+from processor.engine.deadletter import dead_letter_headers, fit_dead_letter
+from processor.engine.decode import Failure
+from processor.engine.inflight import take_in
+from processor.engine.offsets import OffsetTracker
+from processor.engine.outcome import output_problem
+from processor.engine.recordsize import record_bytes
 from processor.logs import Throttle
-from processor.offsets import OffsetTracker
-from processor.outcome import output_problem
 from processor.pipeline import Headers, Output, Source
-from processor.recordsize import record_bytes
 
 DECLARED = frozenset({"payments-ok", "payments-review"})
 BATCH_HEADER_BYTES = 61  # a v2 record batch's own fields, before its records

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from processor.cpus import available_cpus, cgroup_cpus, parse_cpu_max, quota_cpus
+from processor.instance.cpus import available_cpus, cgroup_cpus, parse_cpu_max, quota_cpus
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from processor import headers as h
-from processor.deadletter import MAX_MESSAGE_CHARS, dead_letter_headers, source_header
-from processor.decode import Failure
+from processor.engine.deadletter import MAX_MESSAGE_CHARS, dead_letter_headers, source_header
+from processor.engine.decode import Failure
 from processor.pipeline import Headers, Source
 
 FAILED_AT = datetime(2024, 5, 17, 9, 30, 15, 123456, tzinfo=UTC)

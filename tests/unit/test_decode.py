@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, StrictInt, StrictStr, ValidationError
 
-from processor.decode import MAX_DETAIL_BYTES, Failure, classify, decode, validation_detail
+from processor.engine.decode import MAX_DETAIL_BYTES, Failure, classify, decode, validation_detail
 from processor.pipelines.transactions import Transaction
 
 

@@ -31,8 +31,8 @@ from aiokafka.errors import (
 from aiokafka.errors import InvalidTimestampError as InvalidTimestamp
 from aiokafka.partitioner import murmur2
 
-import processor.emit
-from processor.emit import (
+import processor.engine.emit
+from processor.engine.emit import (
     KEY_HASH_CACHE_BYTES,
     MAX_CACHED_KEY_BYTES,
     Backoff,
@@ -40,9 +40,9 @@ from processor.emit import (
     Entry,
     Refusal,
 )
+from processor.engine.recordsize import record_bytes
+from processor.engine.stats import Stats
 from processor.pipeline import Headers
-from processor.recordsize import record_bytes
-from processor.stats import Stats
 
 OUT = "payments-ok"
 DLQ = "payments-dlq"
@@ -511,7 +511,7 @@ async def test_a_repeated_short_key_is_hashed_once(monkeypatch: pytest.MonkeyPat
         hashed.append(data)
         return int(murmur2(data))
 
-    monkeypatch.setattr(processor.emit, "murmur2", counting_murmur2)
+    monkeypatch.setattr(processor.engine.emit, "murmur2", counting_murmur2)
     async with running(FakeCluster({OUT: 4})) as rig:
         for index in range(20):
             rig.submit(f"r{index}", key=b"acct-1")
@@ -528,7 +528,7 @@ async def test_the_key_hash_cache_never_holds_more_key_bytes_than_its_bound(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     bound = 10_000
-    monkeypatch.setattr(processor.emit, "KEY_HASH_CACHE_BYTES", bound)
+    monkeypatch.setattr(processor.engine.emit, "KEY_HASH_CACHE_BYTES", bound)
     async with running(FakeCluster({OUT: 3})) as rig:
         for index in range(40):
             rig.submit(f"r{index}", key=index.to_bytes(3, "big") * 333)  # 999 bytes each

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from processor.flow import FlowControl
+from processor.engine.flow import FlowControl
 
 
 def decide(flow: FlowControl) -> None:

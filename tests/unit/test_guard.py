@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processor.guard import DeadLetterGuard
+from processor.engine.guard import DeadLetterGuard
 
 
 def feed(guard: DeadLetterGuard, outcomes: list[bool]) -> bool:

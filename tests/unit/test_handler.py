@@ -17,15 +17,15 @@ import pytest
 from pydantic import BaseModel, field_validator
 
 from processor import headers as h
-from processor.decode import Failure
-from processor.emit import Backoff, Emitter, Entry, Refusal
-from processor.guard import DeadLetterGuard
-from processor.handle import RecordHandler
-from processor.inflight import InFlight, take_in
-from processor.offsets import OffsetTracker
+from processor.engine.decode import Failure
+from processor.engine.emit import Backoff, Emitter, Entry, Refusal
+from processor.engine.guard import DeadLetterGuard
+from processor.engine.handle import RecordHandler
+from processor.engine.inflight import InFlight, take_in
+from processor.engine.offsets import OffsetTracker
+from processor.engine.recordsize import record_bytes
+from processor.engine.stats import Stats
 from processor.pipeline import Drop, Headers, Output, Reject, Source
-from processor.recordsize import record_bytes
-from processor.stats import Stats
 
 INPUT = "payments"
 PARTITION = 2

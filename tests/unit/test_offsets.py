@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processor.offsets import OffsetTracker
+from processor.engine.offsets import OffsetTracker
 
 
 @st.composite

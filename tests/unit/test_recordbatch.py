@@ -11,7 +11,7 @@ from aiokafka.record.memory_records import MemoryRecords
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processor.recordbatch import Batch, RawRecord, UnreadableBatch, parse_batches
+from processor.engine.recordbatch import Batch, RawRecord, UnreadableBatch, parse_batches
 from tests.batches import encode_batch, reseal
 
 CODECS = [0, 1, 2, 3, 4]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from processor.gather import Answer, labelled, merge_metrics, parse_response
-from processor.supervisor import Plan, child_flags, exit_code
+from processor.instance.gather import Answer, labelled, merge_metrics, parse_response
+from processor.instance.supervisor import Plan, child_flags, exit_code
 
 
 def flags_of(argv: list[str]) -> dict[str, str]:

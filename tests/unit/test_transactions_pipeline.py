@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from processor.decode import Failure, decode
+from processor.engine.decode import Failure, decode
 from processor.pipeline import Output, Source
 from processor.pipelines.transactions import (
     MAX_QUANTITY,

@@ -10,10 +10,10 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from processor.inflight import InFlight
-from processor.offsets import OffsetTracker
+from processor.engine.inflight import InFlight
+from processor.engine.offsets import OffsetTracker
+from processor.engine.workers import YIELD_EVERY, Workers
 from processor.pipeline import Source
-from processor.workers import YIELD_EVERY, Workers
 
 Handle = Callable[[InFlight], Awaitable[None] | None]
 

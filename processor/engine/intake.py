@@ -3,7 +3,7 @@
 While paused it keeps calling ``getmany`` (which then returns nothing for the paused partitions),
 because a consumer that stops polling for ``max_poll_interval_ms`` is removed from its group.
 When ``getmany`` raises because the client cannot decode what it fetched, intake reads the
-partitions raw instead (:mod:`processor.rawread`) and goes on past the records at fault.
+partitions raw instead (:mod:`processor.engine.rawread`) and goes on past the records at fault.
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import ConsumerStoppedError, IllegalStateError, KafkaError
 
-from processor.emit import Backoff
-from processor.flow import FlowControl
-from processor.inflight import take_in
+from processor.engine.emit import Backoff
+from processor.engine.flow import FlowControl
+from processor.engine.inflight import take_in
+from processor.engine.offsets import OffsetTracker
+from processor.engine.rawread import read_partition_raw, undecodable
+from processor.engine.stats import Stats
+from processor.engine.workers import Workers
 from processor.logs import Throttle, get_logger
-from processor.offsets import OffsetTracker
-from processor.rawread import read_partition_raw, undecodable
-from processor.stats import Stats
-from processor.workers import Workers
 
-log = get_logger("processor.intake")
+log = get_logger("processor.engine.intake")
 
 POLL_TIMEOUT_MS = 100
 # While paused a poll returns nothing and only keeps the member alive; polling often means

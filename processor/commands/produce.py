@@ -13,11 +13,11 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from processor.commands.progress import Progress
+from processor.commands.scan import UnknownTopicError
+from processor.commands.sources import Format, Line, read_records
 from processor.config import Settings, kafka_client_options
 from processor.pipeline import Pipeline
-from processor.scan import UnknownTopicError
-from processor.tools.progress import Progress
-from processor.tools.sources import Format, Line, read_records
 
 CHUNK = 1000  # sends in flight before waiting for their acknowledgements
 
@@ -29,7 +29,7 @@ EPILOG = """examples:
 
 
 def register(commands: Any) -> None:
-    from processor.cli import add_settings_flags
+    from processor.commands.cli import add_settings_flags
 
     parser = commands.add_parser(
         "produce",
@@ -79,7 +79,7 @@ class Tally:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from processor.cli import settings_from
+    from processor.commands.cli import settings_from
 
     if args.rate < 0:
         return _usage_error("--rate must be 0 or more")
@@ -99,7 +99,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _usage_error(message: str) -> int:
-    from processor.cli import EXIT_USAGE
+    from processor.commands.cli import EXIT_USAGE
 
     print(f"processor produce: {message}", file=sys.stderr)
     return EXIT_USAGE

@@ -18,15 +18,15 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from processor.health import LoopLagProbe, processor_readiness
-from processor.http import HttpServer, Response
 from processor.logs import get_logger
-from processor.metrics import ProcessorCollector, partition_positions, total_lag
+from processor.telemetry.health import LoopLagProbe, processor_readiness
+from processor.telemetry.http import HttpServer, Response
+from processor.telemetry.metrics import ProcessorCollector, partition_positions, total_lag
 
 if TYPE_CHECKING:
-    from processor.app import Processor
+    from processor.engine.processor import Processor
 
-log = get_logger("processor.observability")
+log = get_logger("processor.telemetry.observability")
 
 METRICS_PATH = "/metrics"
 HEALTH_PATH = "/healthz"

@@ -10,11 +10,11 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from processor.cancel import cancel_and_wait
-from processor.inflight import InFlight
+from processor.engine.cancel import cancel_and_wait
+from processor.engine.inflight import InFlight
 from processor.logs import get_logger
 
-log = get_logger("processor.workers")
+log = get_logger("processor.engine.workers")
 
 Handle = Callable[[InFlight], Awaitable[None] | None]
 # What to do with a record whose handling raised: the handler already contains the pipeline's

@@ -8,11 +8,11 @@ import contextlib
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from processor.engine.offsets import OffsetTracker
+from processor.engine.stats import Stats
 from processor.logs import get_logger
-from processor.offsets import OffsetTracker
-from processor.stats import Stats
 
-log = get_logger("processor.commit")
+log = get_logger("processor.engine.commit")
 
 # Once everything taken in is done, commit this soon instead of at the next interval (but not
 # more often), so a drained backlog or a quiet stream is committed promptly.

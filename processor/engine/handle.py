@@ -13,19 +13,19 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from processor.deadletter import dead_letter_headers, fit_dead_letter, source_header
-from processor.decode import Failure, Stage, decode, describe_error
-from processor.emit import Backoff, Emitter, Entry, Refusal
-from processor.guard import DeadLetterGuard
+from processor.engine.deadletter import dead_letter_headers, fit_dead_letter, source_header
+from processor.engine.decode import Failure, Stage, decode, describe_error
+from processor.engine.emit import Backoff, Emitter, Entry, Refusal
+from processor.engine.guard import DeadLetterGuard
+from processor.engine.inflight import InFlight
+from processor.engine.outcome import output_problem
+from processor.engine.recordsize import record_bytes
+from processor.engine.stats import Stats
 from processor.headers import EVENT_ID, SOURCE
-from processor.inflight import InFlight
 from processor.logs import Throttle, get_logger
-from processor.outcome import output_problem
 from processor.pipeline import Drop, Headers, Output, Pipeline, Reject
-from processor.recordsize import record_bytes
-from processor.stats import Stats
 
-log = get_logger("processor.handle")
+log = get_logger("processor.engine.handle")
 
 # One handler_error warning per error class per interval: a failing dependency fails every record.
 WARNING_INTERVAL_S = 30.0

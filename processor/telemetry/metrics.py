@@ -21,11 +21,11 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from processor.health import LoopLagProbe, processor_readiness
-from processor.offsets import OffsetTracker
+from processor.engine.offsets import OffsetTracker
+from processor.telemetry.health import LoopLagProbe, processor_readiness
 
 if TYPE_CHECKING:
-    from processor.app import Processor
+    from processor.engine.processor import Processor
 
 # From the record's timestamp, so a backlog read hours later lands in the top buckets.
 LATENCY_BUCKETS_S = (

@@ -15,25 +15,25 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
-from processor.cancel import cancel_and_wait
-from processor.commit import Committer
 from processor.config import Settings, kafka_client_options
-from processor.emit import Backoff, Emitter, Entry, Refusal
-from processor.flow import FlowControl
-from processor.guard import DeadLetterGuard
-from processor.handle import RecordHandler
-from processor.inflight import InFlight
-from processor.intake import Intake
+from processor.engine.cancel import cancel_and_wait
+from processor.engine.commit import Committer
+from processor.engine.emit import Backoff, Emitter, Entry, Refusal
+from processor.engine.flow import FlowControl
+from processor.engine.guard import DeadLetterGuard
+from processor.engine.handle import RecordHandler
+from processor.engine.inflight import InFlight
+from processor.engine.intake import Intake
+from processor.engine.offsets import OffsetTracker
+from processor.engine.runtime import tune_garbage_collector
+from processor.engine.stats import Stats
+from processor.engine.workers import Workers
 from processor.logs import get_logger
-from processor.metrics import LatencyHistogram
-from processor.observability import Observability
-from processor.offsets import OffsetTracker
 from processor.pipeline import Pipeline
-from processor.runtime import tune_garbage_collector
-from processor.stats import Stats
-from processor.workers import Workers
+from processor.telemetry.metrics import LatencyHistogram
+from processor.telemetry.observability import Observability
 
-log = get_logger("processor.app")
+log = get_logger("processor.engine.processor")
 
 # Room for the batch and record framing around the largest single record we send.
 RECORD_OVERHEAD_BYTES = 1024

@@ -4,7 +4,7 @@ aiokafka decodes a fetch inside ``getmany``: a header key that is not UTF-8, a b
 decompress or whose checksum fails, raises out of ``getmany`` for the whole fetch, and the
 position never moves, so one record would stop every partition for ever. On such an error intake
 fetches each partition's next bytes itself and reads them with the lenient parser in
-:mod:`processor.recordbatch`: records that read well go on as usual, the others become dead
+:mod:`processor.engine.recordbatch`: records that read well go on as usual, the others become dead
 letters carrying whatever raw bytes could be read.
 """
 
@@ -22,8 +22,8 @@ from aiokafka.errors import (
 )
 from aiokafka.protocol.fetch import FetchRequest
 
-from processor.decode import Failure
-from processor.recordbatch import Batch, RawRecord, UnreadableBatch, parse_batches
+from processor.engine.decode import Failure
+from processor.engine.recordbatch import Batch, RawRecord, UnreadableBatch, parse_batches
 
 READ_UNCOMMITTED = 0
 

@@ -10,7 +10,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from processor.app import Processor
+    from processor.engine.processor import Processor
 
 PROBE_INTERVAL_S = 0.5
 # Far below the session timeout: a loop this late is sick before the group notices.

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from processor.decode import Failure
-from processor.offsets import OffsetTracker
+from processor.engine.decode import Failure
+from processor.engine.offsets import OffsetTracker
+from processor.engine.recordsize import header_bytes
 from processor.pipeline import Source
-from processor.recordsize import header_bytes
 
 
 @dataclass(slots=True)

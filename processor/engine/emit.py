@@ -35,11 +35,11 @@ from aiokafka.errors import (
 )
 from aiokafka.partitioner import murmur2
 
-from processor.cancel import cancel_and_wait
+from processor.engine.cancel import cancel_and_wait
+from processor.engine.recordsize import record_bytes
+from processor.engine.stats import Stats
 from processor.logs import Throttle, get_logger
 from processor.pipeline import Headers
-from processor.recordsize import record_bytes
-from processor.stats import Stats
 
 T = TypeVar("T")
 
@@ -78,7 +78,7 @@ MANY_HEADERS = 64
 # One warning per cause per interval: an outage fails every send of every partition.
 WARNING_INTERVAL_S = 30.0
 
-log = get_logger("processor.emit")
+log = get_logger("processor.engine.emit")
 _new = tuple.__new__
 
 

@@ -10,11 +10,12 @@ supervisor starts them and stays out of the data path:
 - When a process exits unasked (a crash, a halt, a kill), the others are stopped and the
   supervisor exits with that process's code, so the container restarts as a whole.
 - A process whose supervisor is gone (SIGKILL) notices within a second and stops cleanly.
-- HTTP: the supervisor answers on the instance's port for all of them (``processor.gather``).
+- HTTP: the supervisor answers on the instance's port for all of them
+  (``processor.instance.gather``).
 
 ``processor run`` checks the settings, then replaces itself (same PID, so signals still reach
-it) with ``python -m processor.supervisor PLAN``: a process that never imports the data path
-(aiokafka, pydantic) and so stays at about 20 MiB instead of 45.
+it) with ``python -m processor.instance.supervisor PLAN``: a process that never imports the data
+path (aiokafka, pydantic) and so stays at about 20 MiB instead of 45.
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal, NoReturn
 
-from processor.gather import Answer, fetch, merge_metrics
-from processor.http import HttpServer, Response
+from processor.instance.gather import Answer, fetch, merge_metrics
 from processor.logs import configure_logging, get_logger
+from processor.telemetry.http import HttpServer, Response
 
-log = get_logger("processor.supervisor")
+log = get_logger("processor.instance.supervisor")
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -65,7 +66,7 @@ def exec_supervisor(plan: Plan) -> NoReturn:
     """Become the supervisor of ``plan`` (this process image is replaced)."""
     sys.stdout.flush()
     sys.stderr.flush()
-    argv = [sys.executable, "-m", "processor.supervisor", plan.to_json()]
+    argv = [sys.executable, "-m", "processor.instance.supervisor", plan.to_json()]
     os.execv(sys.executable, argv)
 
 

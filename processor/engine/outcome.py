@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from processor.decode import Failure
+from processor.engine.decode import Failure
 from processor.pipeline import Output
 
 

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaProducer
 
 from processor import headers as h
+from processor.commands.deadletters import DeadLetter
+from processor.commands.produce import check_topics_exist
+from processor.commands.progress import Progress
 from processor.config import Settings, kafka_client_options
-from processor.tools.deadletters import DeadLetter
-from processor.tools.produce import check_topics_exist
-from processor.tools.progress import Progress
 
 CHUNK = 1000  # sends in flight before waiting for their acknowledgements
 

@@ -13,9 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from processor import headers as h
-from processor.config import Settings
-from processor.scan import UnknownTopicError
-from processor.tools.deadletters import (
+from processor.commands.deadletters import (
     BUCKETS,
     DeadLetter,
     Filter,
@@ -27,8 +25,10 @@ from processor.tools.deadletters import (
     shown,
     table,
 )
-from processor.tools.dlq_read import read_one, select
-from processor.tools.replay import send_back
+from processor.commands.dlq_read import read_one, select
+from processor.commands.replay import send_back
+from processor.commands.scan import UnknownTopicError
+from processor.config import Settings
 
 EXAMPLES = {
     "list": "processor dlq list --stage validate --since 2026-11-22T00:00:00Z --limit 20",
@@ -48,7 +48,7 @@ USAGE = {
 
 
 def register(commands: Any) -> None:
-    from processor.cli import add_settings_flags
+    from processor.commands.cli import add_settings_flags
 
     dlq = commands.add_parser("dlq", help="inspect and replay dead letters")
     actions = dlq.add_subparsers(dest="dlq_command", required=True, metavar="COMMAND")
@@ -103,7 +103,7 @@ def _add_options(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from processor.cli import settings_from
+    from processor.commands.cli import settings_from
 
     settings, _ = settings_from(args)
     command = {"list": _list, "show": _show, "stats": _stats, "replay": _replay}

@@ -13,13 +13,13 @@ from typing import Any
 
 import structlog
 
-from processor.app import EXIT_STARTUP, Processor, StartupError
+from processor.commands.topics import ensure_topics
 from processor.config import ConfigError, Settings, load_settings
-from processor.cpus import available_cpus
+from processor.engine.processor import EXIT_STARTUP, Processor, StartupError
+from processor.instance.cpus import available_cpus
+from processor.instance.supervisor import Plan, exec_supervisor
 from processor.logs import configure_logging, get_logger
 from processor.pipeline import Pipeline, PipelineLoadError, load_pipeline
-from processor.supervisor import Plan, exec_supervisor
-from processor.topics import ensure_topics
 
 EXIT_USAGE = 2
 # A second SIGINT/SIGTERM at least this long after the first stops without draining.
@@ -29,10 +29,10 @@ ORPHAN_CHECK_S = 0.5
 
 # Modules that add subcommands: each has ``register(commands)`` taking the subparsers object.
 COMMAND_MODULES = (
-    "processor.broker.cli",
-    "processor.tools.produce",
-    "processor.tools.dlq",
-    "processor.audit_command",
+    "processor.commands.broker",
+    "processor.commands.produce",
+    "processor.commands.dlq",
+    "processor.commands.audit",
 )
 
 
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="run the processor in the foreground")
     add_settings_flags(run)
-    # Set by the supervisor on the processes it starts (processor.supervisor); not for users.
+    # Set by the supervisor on the processes it starts (instance.supervisor); not for users.
     run.add_argument("--process-index", type=int, help=argparse.SUPPRESS)
     run.add_argument("--supervisor-pid", type=int, help=argparse.SUPPRESS)
     run.set_defaults(func=_run)
@@ -126,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
 
 async def _serve(settings: Settings, pipeline: Pipeline, supervisor_pid: int | None) -> int:
     processor = Processor(settings, pipeline)
-    log = get_logger("processor.cli")
+    log = get_logger("processor.commands.cli")
     loop = asyncio.get_running_loop()
     first_signal_at: list[float] = []
 
@@ -157,7 +157,7 @@ async def _stop_when_orphaned(stop: Callable[[], None], supervisor_pid: int) -> 
     """Stop cleanly once the supervisor is gone (killed): nobody else would stop this process."""
     while os.getppid() == supervisor_pid:
         await asyncio.sleep(ORPHAN_CHECK_S)
-    get_logger("processor.cli").warning("supervisor_gone", supervisor_pid=supervisor_pid)
+    get_logger("processor.commands.cli").warning("supervisor_gone", supervisor_pid=supervisor_pid)
     stop()
 
 

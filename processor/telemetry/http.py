@@ -15,7 +15,7 @@ from pathlib import Path
 
 from processor.logs import get_logger
 
-log = get_logger("processor.http")
+log = get_logger("processor.telemetry.http")
 
 MAX_HEAD_BYTES = 16 * 1024
 READ_TIMEOUT_S = 5.0

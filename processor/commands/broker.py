@@ -42,7 +42,7 @@ def add_broker_commands(subparsers: argparse._SubParsersAction[argparse.Argument
         parser.set_defaults(func=_reporting_errors(command))
 
 
-# processor.cli asks every command module for ``register``.
+# processor.commands.cli asks every command module for ``register``.
 register = add_broker_commands
 
 

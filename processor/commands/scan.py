@@ -9,10 +9,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from processor.config import Settings, kafka_client_options
+from processor.engine.rawread import read_partition_raw, undecodable
 from processor.logs import get_logger
-from processor.rawread import read_partition_raw, undecodable
 
-log = get_logger("processor.scan")
+log = get_logger("processor.commands.scan")
 
 
 class UnknownTopicError(LookupError):
@@ -23,7 +23,8 @@ async def scan(settings: Settings, topic: str) -> AsyncIterator[Any]:
     """Yield every record of ``topic`` (aiokafka ``ConsumerRecord``s), in order per partition.
 
     Records the client library cannot decode (a header key that is not UTF-8, a batch it cannot
-    read) come from a raw read instead (:mod:`processor.rawread`), so a scan never stops at them.
+    read) come from a raw read instead (:mod:`processor.engine.rawread`), so a scan never stops
+    at them.
     """
     consumer = AIOKafkaConsumer(
         **kafka_client_options(settings), enable_auto_commit=False, group_id=None

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from processor import headers as h
-from processor.decode import Failure
+from processor.engine.decode import Failure
+from processor.engine.recordsize import record_bytes
 from processor.pipeline import Headers, Source
-from processor.recordsize import record_bytes
 
 MAX_MESSAGE_CHARS = 1024
 

@@ -8,9 +8,9 @@ from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from processor.commands.deadletters import DeadLetter, Filter
+from processor.commands.scan import UnknownTopicError, scan
 from processor.config import Settings, kafka_client_options
-from processor.scan import UnknownTopicError, scan
-from processor.tools.deadletters import DeadLetter, Filter
 
 
 async def select(settings: Settings, wanted: Filter, limit: int = 0) -> list[DeadLetter]:

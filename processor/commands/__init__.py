@@ -1,0 +1,1 @@
+"""The ``processor`` command and its subcommands: run, broker, topics, produce, dlq, audit."""

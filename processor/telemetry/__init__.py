@@ -1,0 +1,1 @@
+"""How an operator sees a running processor: metrics, liveness and readiness, the HTTP endpoint."""

@@ -1,1 +1,0 @@
-"""Operator tools: producing events, inspecting and replaying dead letters."""

@@ -1,0 +1,102 @@
+"""Who may import whom: the folder listing's promise, checked on every import in the package.
+
+- ``engine`` (the data path) imports neither ``telemetry``, ``instance`` nor ``commands``.
+- ``telemetry`` reads the engine; it imports neither ``instance`` nor ``commands``.
+- ``instance`` (the supervisor) never loads the engine, nor aiokafka or pydantic.
+- The top-level modules (the public API, settings, header names, logs) import none of them.
+- ``commands`` sit on top and may import anything.
+
+Imports under ``if TYPE_CHECKING:`` count too: a cycle for the type checker is still a cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "processor"
+ROLES = ("engine", "telemetry", "instance", "commands")
+FORBIDDEN = {
+    "engine": {"telemetry", "instance", "commands"},
+    "telemetry": {"engine", "instance", "commands"},
+    "instance": {"engine", "commands"},
+    "top": {"engine", "telemetry", "instance", "commands"},
+}
+# Not yet behind a view (issue 11's next step): the engine still builds its telemetry, which
+# reads the concrete Processor. The list may only shrink.
+KNOWN = {
+    ("processor.engine.processor", "processor.telemetry.metrics"),
+    ("processor.engine.processor", "processor.telemetry.observability"),
+    ("processor.telemetry.health", "processor.engine.processor"),
+    ("processor.telemetry.metrics", "processor.engine.offsets"),
+    ("processor.telemetry.metrics", "processor.engine.processor"),
+    ("processor.telemetry.observability", "processor.engine.processor"),
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts).removesuffix(".__init__")
+
+
+def imports(path: Path) -> set[str]:
+    """Every ``processor.*`` module ``path`` imports, anywhere in it."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name == "processor" or name.startswith("processor.")}
+
+
+def role(module: str) -> str:
+    if module == "processor.__main__":
+        return "commands"  # ``python -m processor`` is the command line
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 and parts[1] in ROLES else "top"
+
+
+def crossings() -> set[tuple[str, str]]:
+    """(importer, imported) pairs that cross a forbidden boundary."""
+    found = set()
+    for path in PACKAGE.rglob("*.py"):
+        importer = module_name(path)
+        if role(importer) == "top" and importer.count(".") > 1:
+            continue  # pipelines/, broker/: leaves of their own
+        for imported in imports(path):
+            if role(imported) in FORBIDDEN.get(role(importer), set()):
+                found.add((importer, imported))
+    return found
+
+
+def test_no_module_imports_across_a_forbidden_boundary() -> None:
+    assert crossings() - KNOWN == set()
+
+
+def test_the_known_crossings_are_still_there_until_they_are_removed_from_the_list() -> None:
+    assert KNOWN - crossings() == set(), "a known crossing is gone: take it off KNOWN"
+
+
+@pytest.mark.parametrize("role_name", ROLES)
+def test_each_role_is_a_folder_with_modules(role_name: str) -> None:
+    folder = PACKAGE / role_name
+    assert (folder / "__init__.py").is_file()
+    assert len(list(folder.glob("*.py"))) > 1
+
+
+def test_the_supervisor_loads_neither_the_engine_nor_its_libraries() -> None:
+    probe = (
+        "import sys, processor.instance.supervisor; "
+        "heavy = ('aiokafka', 'pydantic', 'processor.engine', 'processor.commands'); "
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+        cwd=PACKAGE.parent,
+    ).stdout.strip()  # fmt: skip
+    assert loaded == "[]"
