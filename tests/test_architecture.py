@@ -43,12 +43,23 @@ def module_name(path: Path) -> str:
     return ".".join(parts).removesuffix(".__init__")
 
 
+def all_modules() -> set[str]:
+    return {module_name(path) for path in PACKAGE.rglob("*.py")}
+
+
 def imports(path: Path) -> set[str]:
-    """Every ``processor.*`` module ``path`` imports, anywhere in it."""
+    """Every ``processor.*`` module ``path`` imports, anywhere in it (``from package import
+    module`` counts as importing that module)."""
+    modules = all_modules()
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
+            found.update(
+                f"{node.module}.{alias.name}"
+                for alias in node.names
+                if f"{node.module}.{alias.name}" in modules
+            )
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
     return {name for name in found if name == "processor" or name.startswith("processor.")}
@@ -72,6 +83,55 @@ def crossings() -> set[tuple[str, str]]:
             if role(imported) in FORBIDDEN.get(role(importer), set()):
                 found.add((importer, imported))
     return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    return {
+        module_name(path): imports(path) - {module_name(path)} for path in PACKAGE.rglob("*.py")
+    }
+
+
+def cycles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """Groups of modules that import each other, directly or through others (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[set[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in graph.get(node, set()):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = set()
+            while True:
+                member = stack.pop()
+                group.add(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(group)
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycles_beyond_the_known_crossings() -> None:
+    graph = import_graph()
+    for importer, imported in KNOWN:
+        graph[importer].discard(imported)
+    assert cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
 
 
 def test_no_module_imports_across_a_forbidden_boundary() -> None:

@@ -9,13 +9,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from processor.commands.audit_report import AuditReport, CrashWindow, audit
+from processor.commands.common import add_settings_flags, settings_from
 from processor.commands.scan import committed_offsets, scan
 from processor.config import Settings
 from processor.pipeline import Pipeline
 
 
 def register(commands: Any) -> None:
-    from processor.commands.cli import add_settings_flags
 
     parser = commands.add_parser(
         "audit",
@@ -34,7 +34,6 @@ def register(commands: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from processor.commands.cli import settings_from
 
     settings, pipeline = settings_from(args)
     report = asyncio.run(audit_topics(settings, pipeline))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import os
 import signal
 import sys
@@ -13,27 +12,23 @@ from typing import Any
 
 import structlog
 
+from processor.commands import audit, broker, dlq, produce
+from processor.commands.common import EXIT_USAGE, add_settings_flags, given_settings, settings_from
 from processor.commands.topics import ensure_topics
-from processor.config import ConfigError, Settings, load_settings
+from processor.config import ConfigError, Settings
 from processor.engine.processor import EXIT_STARTUP, Processor, StartupError
 from processor.instance.cpus import available_cpus
 from processor.instance.supervisor import Plan, exec_supervisor
 from processor.logs import configure_logging, get_logger
-from processor.pipeline import Pipeline, PipelineLoadError, load_pipeline
+from processor.pipeline import Pipeline, PipelineLoadError
 
-EXIT_USAGE = 2
 # A second SIGINT/SIGTERM at least this long after the first stops without draining.
 FORCE_AFTER_S = 1.0
 # How often a supervised process checks that its supervisor is still there.
 ORPHAN_CHECK_S = 0.5
 
 # Modules that add subcommands: each has ``register(commands)`` taking the subparsers object.
-COMMAND_MODULES = (
-    "processor.commands.broker",
-    "processor.commands.produce",
-    "processor.commands.dlq",
-    "processor.commands.audit",
-)
+COMMAND_MODULES = (broker, produce, dlq, audit)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,35 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_settings_flags(ensure)
     ensure.set_defaults(func=_ensure_topics)
     for module in COMMAND_MODULES:
-        importlib.import_module(module).register(commands)
+        module.register(commands)
     return parser
-
-
-def add_settings_flags(parser: argparse.ArgumentParser) -> None:
-    """One ``--flag`` per setting; a flag given on the command line beats the environment."""
-    group = parser.add_argument_group("settings (each also PROCESSOR_<NAME> in the environment)")
-    for name, field in Settings.model_fields.items():
-        default = field.default if field.default is not None else "unset"
-        group.add_argument(
-            "--" + name.replace("_", "-"),
-            dest=f"setting_{name}",
-            metavar="VALUE",
-            help=f"{field.description or ''} (default: {default})".strip(),
-        )
-
-
-def given_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The settings given as flags, by name."""
-    return {
-        key.removeprefix("setting_"): value
-        for key, value in vars(args).items()
-        if key.startswith("setting_") and value is not None
-    }
-
-
-def settings_from(args: argparse.Namespace) -> tuple[Settings, Pipeline]:
-    settings = load_settings(**given_settings(args))
-    return settings, load_pipeline(settings.pipeline)
 
 
 def supervisor_plan(settings: Settings, given: dict[str, Any], processes: int) -> Plan:

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from processor import headers as h
+from processor.commands.common import add_settings_flags, settings_from
 from processor.commands.deadletters import (
     BUCKETS,
     DeadLetter,
@@ -48,7 +49,6 @@ USAGE = {
 
 
 def register(commands: Any) -> None:
-    from processor.commands.cli import add_settings_flags
 
     dlq = commands.add_parser("dlq", help="inspect and replay dead letters")
     actions = dlq.add_subparsers(dest="dlq_command", required=True, metavar="COMMAND")
@@ -103,7 +103,6 @@ def _add_options(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from processor.commands.cli import settings_from
 
     settings, _ = settings_from(args)
     command = {"list": _list, "show": _show, "stats": _stats, "replay": _replay}

@@ -13,6 +13,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from processor.commands.common import EXIT_USAGE, add_settings_flags, settings_from
 from processor.commands.progress import Progress
 from processor.commands.scan import UnknownTopicError
 from processor.commands.sources import Format, Line, read_records
@@ -29,7 +30,6 @@ EPILOG = """examples:
 
 
 def register(commands: Any) -> None:
-    from processor.commands.cli import add_settings_flags
 
     parser = commands.add_parser(
         "produce",
@@ -79,7 +79,6 @@ class Tally:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from processor.commands.cli import settings_from
 
     if args.rate < 0:
         return _usage_error("--rate must be 0 or more")
@@ -99,7 +98,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _usage_error(message: str) -> int:
-    from processor.commands.cli import EXIT_USAGE
 
     print(f"processor produce: {message}", file=sys.stderr)
     return EXIT_USAGE

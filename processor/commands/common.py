@@ -1,0 +1,38 @@
+"""What every command shares: one flag per setting, reading them back, the usage exit status."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from processor.config import Settings, load_settings
+from processor.pipeline import Pipeline, load_pipeline
+
+EXIT_USAGE = 2
+
+
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    """One ``--flag`` per setting; a flag given on the command line beats the environment."""
+    group = parser.add_argument_group("settings (each also PROCESSOR_<NAME> in the environment)")
+    for name, field in Settings.model_fields.items():
+        default = field.default if field.default is not None else "unset"
+        group.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=f"setting_{name}",
+            metavar="VALUE",
+            help=f"{field.description or ''} (default: {default})".strip(),
+        )
+
+
+def given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given as flags, by name."""
+    return {
+        key.removeprefix("setting_"): value
+        for key, value in vars(args).items()
+        if key.startswith("setting_") and value is not None
+    }
+
+
+def settings_from(args: argparse.Namespace) -> tuple[Settings, Pipeline]:
+    settings = load_settings(**given_settings(args))
+    return settings, load_pipeline(settings.pipeline)
