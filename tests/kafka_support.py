@@ -22,6 +22,7 @@ from processor.engine.processor import Processor
 from processor.logs import configure_logging
 from processor.pipeline import Pipeline
 from processor.pipelines.transactions import pipeline as transactions
+from processor.telemetry.observability import Observability
 
 TEST_ID = "test-id"
 
@@ -227,15 +228,30 @@ async def collect(settings: Settings) -> Delivery:
 
 
 @contextlib.asynccontextmanager
+async def running_observed(
+    settings: Settings, pipeline: Pipeline = transactions
+) -> AsyncIterator[tuple[Processor, asyncio.Task[int], Observability]]:
+    """Run a processor and its telemetry in this event loop, as ``processor run`` does; on exit,
+    stop it cleanly and check it exited 0."""
+    processor = Processor(settings, pipeline)
+    observability = Observability(processor, settings)
+    await observability.start()
+    task = asyncio.get_running_loop().create_task(processor.run())
+    try:
+        yield processor, task, observability
+    finally:
+        processor.stop()
+        try:
+            code = await asyncio.wait_for(task, settings.shutdown_timeout_s + 30)
+        finally:
+            await observability.stop()
+        assert code == 0, f"processor exited {code}"
+
+
+@contextlib.asynccontextmanager
 async def running(
     settings: Settings, pipeline: Pipeline = transactions
 ) -> AsyncIterator[tuple[Processor, asyncio.Task[int]]]:
-    """Run a processor in this event loop; on exit, stop it cleanly and check it exited 0."""
-    processor = Processor(settings, pipeline)
-    task = asyncio.get_running_loop().create_task(processor.run())
-    try:
+    """``running_observed`` for tests that do not look at the telemetry."""
+    async with running_observed(settings, pipeline) as (processor, task, _):
         yield processor, task
-    finally:
-        processor.stop()
-        code = await asyncio.wait_for(task, settings.shutdown_timeout_s + 30)
-        assert code == 0, f"processor exited {code}"

@@ -21,6 +21,7 @@ from processor.instance.cpus import available_cpus
 from processor.instance.supervisor import Plan, exec_supervisor
 from processor.logs import configure_logging, get_logger
 from processor.pipeline import Pipeline, PipelineLoadError
+from processor.telemetry.observability import Observability
 
 # A second SIGINT/SIGTERM at least this long after the first stops without draining.
 FORCE_AFTER_S = 1.0
@@ -114,11 +115,14 @@ async def _serve(settings: Settings, pipeline: Pipeline, supervisor_pid: int | N
     watch = None
     if supervisor_pid is not None:
         watch = loop.create_task(_stop_when_orphaned(processor.stop, supervisor_pid))
+    observability = Observability(processor, settings)
+    await observability.start()
     try:
         return await processor.run()
     finally:
         if watch is not None:
             watch.cancel()
+        await observability.stop()  # last: probes answer while draining
 
 
 async def _stop_when_orphaned(stop: Callable[[], None], supervisor_pid: int) -> None:

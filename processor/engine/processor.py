@@ -24,14 +24,14 @@ from processor.engine.guard import DeadLetterGuard
 from processor.engine.handle import RecordHandler
 from processor.engine.inflight import InFlight
 from processor.engine.intake import Intake
+from processor.engine.latency import LatencyHistogram
 from processor.engine.offsets import OffsetTracker
+from processor.engine.positions import PartitionPosition, partition_positions
 from processor.engine.runtime import tune_garbage_collector
 from processor.engine.stats import Stats
 from processor.engine.workers import Workers
 from processor.logs import get_logger
 from processor.pipeline import Pipeline
-from processor.telemetry.metrics import LatencyHistogram
-from processor.telemetry.observability import Observability
 
 log = get_logger("processor.engine.processor")
 
@@ -95,7 +95,6 @@ class Processor:
         self.intake = Intake(self.consumer, self.flow, self.trackers, self.workers, self.stats,
                              backoff, settings.max_partition_fetch_bytes)  # fmt: skip
         self.committer = Committer(self.consumer, self.trackers, self.stats)
-        self.observability = Observability(self)
 
     @property
     def stopping(self) -> bool:
@@ -135,7 +134,6 @@ class Processor:
         """
         tune_garbage_collector()
         try:
-            await self.observability.start()
             if await self._unless_stopped(self._start()):
                 await self._serve()
         finally:
@@ -254,7 +252,6 @@ class Processor:
             await self.emitter.close(max(self._shutdown_left_s(), 1.0))
         except Exception as exc:
             log.warning("producer_close_failed", error=repr(exc))
-        await self.observability.stop()  # last: probes answer while draining
         log.info("stopped", halted=self.halted)
 
     def delivered(self, item: InFlight) -> None:
@@ -301,6 +298,26 @@ class Processor:
 
     def refused(self, topic: str, entry: Entry[InFlight], refusal: Refusal) -> None:
         self.handler.refused(topic, entry, refusal)
+
+    # What telemetry reads (processor.engine.view.EngineView), besides the attributes above.
+    @property
+    def dead_letter_topic(self) -> str:
+        return self.settings.dead_letter_topic
+
+    @property
+    def pending_writes(self) -> int:
+        return self.emitter.pending
+
+    @property
+    def paused_partitions(self) -> int:
+        return len(self.consumer.paused())
+
+    @property
+    def producer_started(self) -> bool:
+        return self.emitter.started
+
+    def positions(self) -> list[PartitionPosition]:
+        return partition_positions(self.consumer, self.trackers, self.stats.committed)
 
     @property
     def trouble(self) -> str | None:

@@ -7,10 +7,8 @@ loop wakes a sleeping task rather than only answering (a stuck loop cannot answe
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from processor.engine.processor import Processor
+from processor.engine.view import EngineView
 
 PROBE_INTERVAL_S = 0.5
 # Far below the session timeout: a loop this late is sick before the group notices.
@@ -83,11 +81,11 @@ def readiness_problem(
     return None
 
 
-def processor_readiness(processor: Processor) -> str | None:
+def view_readiness(view: EngineView) -> str | None:
     return readiness_problem(
-        joined=processor.joined,
-        producer_started=processor.emitter.started,
-        halted=processor.halted,
-        stopping=processor.stopping,
-        trouble=processor.trouble,
+        joined=view.joined,
+        producer_started=view.producer_started,
+        halted=view.halted,
+        stopping=view.stopping,
+        trouble=view.trouble,
     )

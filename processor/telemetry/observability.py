@@ -2,7 +2,8 @@
 
 ``/metrics`` (Prometheus text), ``/healthz`` (the event loop is responsive) and ``/readyz`` (joined
 the group, producer started, not halted or stopping) on ``http_host:http_port``; a ``summary`` log
-line every ``summary_interval_s``. Each ``Processor`` has its own registry: tests run several.
+line every ``summary_interval_s``. It reads the processor through its view only, and whoever
+runs a processor starts and stops it. Each has its own registry: tests run several.
 """
 
 from __future__ import annotations
@@ -11,20 +12,20 @@ import asyncio
 import contextlib
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
+from processor.config import Settings
+from processor.engine.positions import total_lag
+from processor.engine.view import EngineView
 from processor.logs import get_logger
-from processor.telemetry.health import LoopLagProbe, processor_readiness
+from processor.telemetry.health import LoopLagProbe, view_readiness
 from processor.telemetry.http import HttpServer, Response
-from processor.telemetry.metrics import ProcessorCollector, partition_positions, total_lag
-
-if TYPE_CHECKING:
-    from processor.engine.processor import Processor
+from processor.telemetry.metrics import ProcessorCollector
 
 log = get_logger("processor.telemetry.observability")
 
@@ -50,14 +51,14 @@ class RateMeter:
 class Observability:
     """Starts and stops the HTTP server, the loop probe and the summary line of one processor."""
 
-    def __init__(self, processor: Processor) -> None:
-        self._processor = processor
+    def __init__(self, view: EngineView, settings: Settings) -> None:
+        self._view = view
+        self._summary_interval_s = settings.summary_interval_s
         self.probe = LoopLagProbe()
         self.registry = CollectorRegistry()
         for collector in (ProcessCollector, PlatformCollector, GCCollector):
             collector(registry=self.registry)
-        self.registry.register(ProcessorCollector(processor, self.probe))
-        settings = processor.settings
+        self.registry.register(ProcessorCollector(view, self.probe))
         routes = {METRICS_PATH: self.metrics, HEALTH_PATH: self.healthz, READY_PATH: self.readyz}
         self.server = (
             HttpServer(routes, settings.http_host, settings.http_port, settings.http_unix_socket)
@@ -67,7 +68,7 @@ class Observability:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        interval_s = self._processor.settings.summary_interval_s
+        interval_s = self._summary_interval_s
         if interval_s > 0:
             self._spawn(self._summarise_every(interval_s))
         if self.server is not None:
@@ -91,13 +92,13 @@ class Observability:
         return _probe_response(problem, f"ok (loop lag {self.probe.lag_s:.3f}s)")
 
     def readyz(self) -> Response:
-        return _probe_response(processor_readiness(self._processor), "ready")
+        return _probe_response(view_readiness(self._view), "ready")
 
     def summary(self, meter: RateMeter) -> dict[str, Any]:
         """The fields of one ``summary`` line; advances ``meter``."""
-        p = self._processor
+        p = self._view
         now_s = asyncio.get_running_loop().time()
-        positions = partition_positions(p.consumer, p.trackers, p.stats.committed)
+        positions = p.positions()
         return {
             "rate_per_s": round(meter.rate(p.stats.consumed, now_s), 1),
             "lag": total_lag(positions),
@@ -107,7 +108,7 @@ class Observability:
         }
 
     async def _summarise_every(self, interval_s: float) -> None:
-        meter = RateMeter(self._processor.stats.consumed, asyncio.get_running_loop().time())
+        meter = RateMeter(self._view.stats.consumed, asyncio.get_running_loop().time())
         while True:
             await asyncio.sleep(interval_s)
             log.info("summary", **self.summary(meter))

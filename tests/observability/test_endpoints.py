@@ -9,13 +9,20 @@ from prometheus_client.parser import text_string_to_metric_families
 from processor.config import Settings
 from processor.engine.processor import EXIT_HALTED, Processor
 from processor.pipelines.transactions import pipeline as transactions
-from processor.telemetry.observability import HEALTH_PATH, METRICS_PATH, READY_PATH, RateMeter
+from processor.telemetry.observability import (
+    HEALTH_PATH,
+    METRICS_PATH,
+    READY_PATH,
+    Observability,
+    RateMeter,
+)
 from tests.kafka_support import (
     all_committed,
     create_topics,
     mixed_samples,
     produce,
     running,
+    running_observed,
     settings_for,
 )
 from tests.observability.http_client import free_port, get, wait_for_status
@@ -127,36 +134,40 @@ async def test_readyz_is_503_before_the_processor_runs(
     bootstrap_servers: str, unique_name: str
 ) -> None:
     settings = settings_with_http(bootstrap_servers, unique_name)
-    processor = Processor(settings, transactions)
-    await processor.observability.start()
+    observability = Observability(Processor(settings, transactions), settings)
+    await observability.start()
     try:
         assert await get(settings.http_port, READY_PATH) == (503, "producer not started\n")
     finally:
-        await processor.observability.stop()
+        await observability.stop()
 
 
 async def test_readyz_is_503_after_a_halt(bootstrap_servers: str, unique_name: str) -> None:
     settings = settings_with_http(bootstrap_servers, unique_name)
     await create_topics(settings)
     processor = Processor(settings, transactions)
+    observability = Observability(processor, settings)
+    await observability.start()
     task = asyncio.get_running_loop().create_task(processor.run())
-    await wait_for_status(settings.http_port, READY_PATH, 200)
-    # Connect first: the server stops listening as the halted processor shuts down.
-    reader, writer = await asyncio.open_connection("127.0.0.1", settings.http_port)
-    processor.halt("a test halts it")
-    writer.write(f"GET {READY_PATH} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
-    answer = await reader.read()
-    writer.close()
-    assert answer.startswith(b"HTTP/1.1 503 ")
-    assert answer.endswith(b"halted: a test halts it\n")
-    assert await asyncio.wait_for(task, 60) == EXIT_HALTED
+    try:
+        await wait_for_status(settings.http_port, READY_PATH, 200)
+        reader, writer = await asyncio.open_connection("127.0.0.1", settings.http_port)
+        processor.halt("a test halts it")
+        writer.write(f"GET {READY_PATH} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+        answer = await reader.read()
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 503 ")
+        assert answer.endswith(b"halted: a test halts it\n")
+        assert await asyncio.wait_for(task, 60) == EXIT_HALTED
+    finally:
+        await observability.stop()
 
 
 async def test_port_zero_turns_the_server_off(bootstrap_servers: str, unique_name: str) -> None:
     settings = settings_for(bootstrap_servers, unique_name, http_port=0)
     await create_topics(settings)
-    async with running(settings) as (processor, _):
-        assert processor.observability.server is None
+    async with running_observed(settings) as (processor, _, observability):
+        assert observability.server is None
         async with asyncio.timeout(60):
             while not processor.joined:
                 await asyncio.sleep(0.05)
@@ -168,10 +179,10 @@ async def test_the_summary_gives_rate_lag_queue_and_pause(
     settings = settings_for(bootstrap_servers, unique_name)
     await create_topics(settings)
     await produce(bootstrap_servers, settings.input_topic, mixed_samples(RECORDS))
-    async with running(settings) as (processor, _):
+    async with running_observed(settings) as (_, _, observability):
         meter = RateMeter(count=0, at_s=asyncio.get_running_loop().time())
         assert await all_committed(settings)
-        summary = processor.observability.summary(meter)
+        summary = observability.summary(meter)
     assert summary["rate_per_s"] > 0
     assert summary["lag"] == 0
     assert summary["queue_records"] == 0

@@ -9,7 +9,8 @@ from aiokafka import TopicPartition
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processor.telemetry.metrics import LatencyHistogram, PartitionPosition, total_lag
+from processor.engine.latency import LatencyHistogram
+from processor.engine.positions import PartitionPosition, total_lag
 from processor.telemetry.observability import RateMeter
 
 TP = TopicPartition("in", 0)

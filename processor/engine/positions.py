@@ -1,0 +1,49 @@
+"""Where this instance stands on each input partition it owns: committed offset, end, lag."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from processor.engine.offsets import OffsetTracker
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionPosition:
+    """Where this instance stands on one assigned input partition."""
+
+    tp: TopicPartition
+    committed: int | None  # the last commit, or what would be committed next
+    high_watermark: int | None  # known once the partition has been fetched
+
+    @property
+    def lag(self) -> int | None:
+        if self.committed is None or self.high_watermark is None:
+            return None
+        return max(self.high_watermark - self.committed, 0)
+
+
+def partition_positions(
+    consumer: AIOKafkaConsumer,
+    trackers: dict[TopicPartition, OffsetTracker],
+    committed: dict[tuple[str, int], int],
+) -> list[PartitionPosition]:
+    positions = []
+    for tp in sorted(consumer.assignment()):
+        done = committed.get((tp.topic, tp.partition))
+        tracker = trackers.get(tp)
+        if done is None and tracker is not None:
+            done = tracker.committable()
+        try:
+            high = consumer.highwater(tp)
+        except AssertionError:  # revoked between the two calls
+            high = None
+        positions.append(PartitionPosition(tp, done, high))
+    return positions
+
+
+def total_lag(positions: Iterable[PartitionPosition]) -> int:
+    """Sum of the known lags (a partition not fetched yet counts as unknown, not zero)."""
+    return sum(p.lag for p in positions if p.lag is not None)
