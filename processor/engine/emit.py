@@ -162,13 +162,7 @@ class Emitter(Generic[T]):
 
     async def start_producer(self) -> None:
         """Start the producer (raises KafkaError while the cluster cannot be reached)."""
-        producer = self._make_producer()
-        try:
-            await producer.start()
-        except BaseException:
-            await _stop_quietly(producer)
-            raise
-        self._producer = producer
+        self._producer = await _started(self._make_producer())
 
     async def missing_topics(self, topics: Sequence[str]) -> list[str]:
         """Which of ``topics`` the cluster does not have (one metadata request)."""
@@ -391,13 +385,7 @@ class Emitter(Generic[T]):
     async def _single_producer_started(self) -> AIOKafkaProducer:
         if self._single_producer is None:
             assert self._make_single_producer is not None
-            producer = self._make_single_producer()
-            try:
-                await producer.start()
-            except BaseException:
-                await _stop_quietly(producer)
-                raise
-            self._single_producer = producer
+            self._single_producer = await _started(self._make_single_producer())
         return self._single_producer
 
     async def _replace_producer(self, generation: int) -> bool:
@@ -410,12 +398,10 @@ class Emitter(Generic[T]):
             if generation != self._generation and not self._needs_new_producer:
                 return True
             old = self._live_producer()
-            fresh = self._make_producer()
             try:
-                await fresh.start()
+                fresh = await _started(self._make_producer())
             except KafkaError as exc:
                 self._needs_new_producer = True
-                self._spawn(_stop_quietly(fresh))
                 self._warn("producer_reset_failed", ("reset",), exc)
                 return False
             self._producer, self._generation = fresh, self._generation + 1
@@ -444,6 +430,16 @@ def _refusal(error: KafkaError) -> Refusal:
                    "INVALID_RECORD is one: e.g. a null key on a compacted topic)")  # fmt: skip
         return Refusal("InvalidRecord", message)
     return Refusal(type(error).__name__, f"the broker refused the record: {error!r}")
+
+
+async def _started(producer: AIOKafkaProducer) -> AIOKafkaProducer:
+    """``producer``, started; one that fails to start is stopped (its connections closed)."""
+    try:
+        await producer.start()
+    except BaseException:
+        await _stop_quietly(producer)
+        raise
+    return producer
 
 
 async def _stop_quietly(producer: AIOKafkaProducer) -> None:

@@ -29,13 +29,6 @@ class FlowControl:
         if not 0.0 <= self.resume_ratio < 1.0:
             raise ValueError("resume_ratio must be in [0, 1)")
 
-    def admit(self, size: int) -> None:
-        """A record of ``size`` bytes was taken in."""
-        self.records += 1
-        self.bytes += size
-        if self.records > self.peak_records:
-            self.peak_records = self.records
-
     def admit_many(self, records: int, size: int) -> None:
         """``records`` records of ``size`` bytes in all were taken in."""
         self.records += records

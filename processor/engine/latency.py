@@ -32,12 +32,9 @@ class LatencyHistogram:
         self.sum_s += seconds
         self.count += 1
 
-    def observe_since(self, timestamp_ms: int) -> None:
-        """Time from a record's timestamp until now; clocks that disagree count as zero."""
-        self.observe_all_since((timestamp_ms,))
-
     def observe_all_since(self, timestamps_ms: Iterable[int]) -> None:
-        """``observe_since`` for records acknowledged together (one clock read, one call)."""
+        """Time from each record's timestamp until now, for records acknowledged together (one
+        clock read, one call); clocks that disagree count as zero."""
         now_ms = time.time() * 1000
         counts, bounds = self._counts, self.bounds_s
         total, seen = 0.0, 0

@@ -276,13 +276,13 @@ class Processor:
             self.committer.caught_up()
 
     async def revoke(self, partitions: set[TopicPartition]) -> None:
-        """Before the group rebalances: drop queued work, drain in-flight work, commit."""
+        """Before the group rebalances: release queued work, drain in-flight work, commit."""
         owned = {tp: self.trackers[tp] for tp in partitions if tp in self.trackers}
-        dropped = self.workers.drop({(tp.topic, tp.partition) for tp in owned})
-        for item in dropped:
+        released = self.workers.release_queued({(tp.topic, tp.partition) for tp in owned})
+        for item in released:
             self.flow.release(0, item.size)
-        self.stats.revoked_dropped += len(dropped)
-        left = _count_by_partition(dropped)
+        self.stats.released_on_revoke += len(released)
+        left = _count_by_partition(released)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.revoke_timeout_s
         while loop.time() < deadline and any(
@@ -294,7 +294,7 @@ class Processor:
             tracker.revoked = True
             self.flow.release(tracker.window, 0)
             del self.trackers[tp]
-        log.info("partitions_revoked", partitions=sorted(map(str, owned)), dropped=len(dropped))
+        log.info("partitions_revoked", partitions=sorted(map(str, owned)), released=len(released))
 
     def refused(self, topic: str, entry: Entry[InFlight], refusal: Refusal) -> None:
         self.handler.refused(topic, entry, refusal)

@@ -21,6 +21,6 @@ class Stats:
     commits: int = 0
     commit_failures: int = 0
     rebalances: int = 0
-    revoked_dropped: int = 0
+    released_on_revoke: int = 0
     undecodable: int = 0  # records the client library could not decode, read raw instead
     committed: dict[tuple[str, int], int] = field(default_factory=dict)

@@ -54,15 +54,8 @@ class Workers:
             log.warning("lanes_did_not_stop")
         self._tasks = []
 
-    def put(self, item: InFlight) -> None:
-        source = item.source
-        spread = hash(source.key) if source.key is not None else source.offset
-        lane = self._lanes[spread % len(self._lanes)]
-        lane.items.append(item)
-        lane.wake.set()
-
     def put_many(self, items: list[InFlight]) -> None:
-        """``put`` for a whole poll, waking each lane once."""
+        """Queue a poll's records, each in the lane of its key, waking each lane once."""
         lanes = self._lanes
         count = len(lanes)
         for item in items:
@@ -73,18 +66,22 @@ class Workers:
             if lane.items:
                 lane.wake.set()
 
-    def drop(self, partitions: set[tuple[str, int]]) -> list[InFlight]:
-        """Remove the queued (not yet started) records of ``partitions`` and return them."""
-        dropped: list[InFlight] = []
+    def release_queued(self, partitions: set[tuple[str, int]]) -> list[InFlight]:
+        """Take out the queued (not yet started) records of ``partitions`` and return them.
+
+        At a rebalance: they are let go uncommitted, and their next owner reads them again
+        (unlike the pipeline's ``Drop``, which is an outcome, committed).
+        """
+        released: list[InFlight] = []
         for lane in self._lanes:
             kept: deque[InFlight] = deque()
             for item in lane.items:
                 if (item.source.topic, item.source.partition) in partitions:
-                    dropped.append(item)
+                    released.append(item)
                 else:
                     kept.append(item)
             lane.items = kept
-        return dropped
+        return released
 
     @property
     def tasks(self) -> list[asyncio.Task[None]]:

@@ -57,7 +57,7 @@ class ProcessorCollector(Collector):
         yield _counter(
             "records_released_on_revoke",
             "Queued records let go at a rebalance (their next owner reads them again).",
-            stats.revoked_dropped,
+            stats.released_on_revoke,
         )
         latency = p.latency
         yield HistogramMetricFamily(

@@ -38,14 +38,14 @@ def test_buckets_are_cumulative_and_end_at_the_count(values: list[float]) -> Non
 
 def test_latency_is_measured_from_the_record_timestamp() -> None:
     histogram = LatencyHistogram([1.0, 10.0])
-    histogram.observe_since(int((time.time() - 5) * 1000))
+    histogram.observe_all_since([int((time.time() - 5) * 1000)])
     assert histogram.cumulative() == [("1.0", 0), ("10.0", 1), ("+Inf", 1)]
 
 
 def test_a_timestamp_from_the_future_counts_as_zero_and_a_missing_one_not_at_all() -> None:
     histogram = LatencyHistogram([1.0])
-    histogram.observe_since(int((time.time() + 60) * 1000))
-    histogram.observe_since(-1)
+    histogram.observe_all_since([int((time.time() + 60) * 1000)])
+    histogram.observe_all_since([-1])
     assert histogram.cumulative() == [("1.0", 1), ("+Inf", 1)]
     assert histogram.sum_s == 0.0
 

@@ -40,7 +40,7 @@ class IntakeMachine(RuleBasedStateMachine):
         room = flow.room()
         count = data.draw(st.integers(min_value=0, max_value=room), label="count")
         for _ in range(count):
-            flow.admit(data.draw(st.integers(min_value=0, max_value=300), label="size"))
+            flow.admit_many(1, data.draw(st.integers(min_value=0, max_value=300), label="size"))
         self.check_decision()
 
     @rule(data=st.data())
@@ -96,25 +96,25 @@ TestIntakeMachine.settings = settings(max_examples=150, stateful_step_count=40, 
 
 def test_pauses_when_records_reach_max_records() -> None:
     flow = FlowControl(max_records=3, max_bytes=1_000)
-    flow.admit(1)
-    flow.admit(1)
+    flow.admit_many(1, 1)
+    flow.admit_many(1, 1)
     assert not flow.should_pause()
-    flow.admit(1)
+    flow.admit_many(1, 1)
     assert flow.should_pause()
 
 
 def test_pauses_when_bytes_reach_max_bytes() -> None:
     flow = FlowControl(max_records=100, max_bytes=10)
-    flow.admit(9)
+    flow.admit_many(1, 9)
     assert not flow.should_pause()
-    flow.admit(1)
+    flow.admit_many(1, 1)
     assert flow.should_pause()
 
 
 def test_does_not_resume_until_both_counts_are_at_the_low_watermark() -> None:
     flow = FlowControl(max_records=10, max_bytes=100, resume_ratio=0.5)
     for _ in range(10):
-        flow.admit(10)
+        flow.admit_many(1, 10)
     flow.paused = True
     flow.release(5, 0)  # records at the low watermark, bytes still high
     assert not flow.should_resume()
@@ -127,7 +127,7 @@ def test_does_not_resume_until_both_counts_are_at_the_low_watermark() -> None:
 def test_does_not_resume_just_below_the_high_watermark() -> None:
     flow = FlowControl(max_records=10, max_bytes=100, resume_ratio=0.5)
     for _ in range(10):
-        flow.admit(1)
+        flow.admit_many(1, 1)
     flow.paused = True
     flow.release(1, 1)
     assert not flow.should_resume()
@@ -141,23 +141,23 @@ def test_a_running_flow_is_never_resumable() -> None:
 
 def test_room_is_zero_once_bytes_reach_capacity() -> None:
     flow = FlowControl(max_records=10, max_bytes=100)
-    flow.admit(100)
+    flow.admit_many(1, 100)
     assert flow.room() == 0
 
 
 def test_room_is_the_records_left_below_capacity() -> None:
     flow = FlowControl(max_records=10, max_bytes=100)
-    flow.admit(1)
-    flow.admit(1)
+    flow.admit_many(1, 1)
+    flow.admit_many(1, 1)
     assert flow.room() == 8
 
 
 def test_peak_records_remembers_the_highest_count() -> None:
     flow = FlowControl(max_records=10, max_bytes=100)
     for _ in range(4):
-        flow.admit(1)
+        flow.admit_many(1, 1)
     flow.release(3, 3)
-    flow.admit(1)
+    flow.admit_many(1, 1)
     assert flow.peak_records == 4
 
 
@@ -175,7 +175,7 @@ def test_admitting_at_most_room_never_passes_max_records(
         if room == 0:
             break
         for size in pending[:room]:
-            flow.admit(size)
+            flow.admit_many(1, size)
         del pending[:room]
         assert flow.records <= max_records
 
@@ -205,7 +205,7 @@ def test_the_smallest_valid_capacity_is_accepted() -> None:
 def test_admitting_a_whole_poll_counts_like_admitting_each_record() -> None:
     one_by_one = FlowControl(max_records=100, max_bytes=10_000)
     for size in (10, 20, 30):
-        one_by_one.admit(size)
+        one_by_one.admit_many(1, size)
     at_once = FlowControl(max_records=100, max_bytes=10_000)
     at_once.admit_many(3, 60)
     assert (at_once.records, at_once.bytes, at_once.peak_records) == (

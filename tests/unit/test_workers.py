@@ -100,7 +100,7 @@ async def test_records_with_the_same_key_are_handled_in_input_order(lanes: int, 
     recorder = Recorder(len(items), seed=seed)
     async with running(Workers(lanes, recorder.handle, never)) as workers:
         for item in items:
-            workers.put(item)
+            workers.put_many([item])
         await recorder.wait()
 
     by_key: dict[bytes, list[tuple[int, int]]] = defaultdict(list)
@@ -123,7 +123,7 @@ async def test_a_record_starts_only_after_the_previous_one_of_its_key_finished(
     recorder = Recorder(len(items), seed=seed, slow_share=0.5)
     async with running(Workers(lanes, recorder.handle, never)) as workers:
         for item in items:
-            workers.put(item)
+            workers.put_many([item])
         await recorder.wait()
 
     key_of = {ident(item): item.source.key for item in items}
@@ -145,7 +145,7 @@ async def test_every_record_is_handled_exactly_once(lanes: int, seed: int) -> No
     recorder = Recorder(len(items), seed=seed)
     async with running(Workers(lanes, recorder.handle, never)) as workers:
         for item in items:
-            workers.put(item)
+            workers.put_many([item])
         await recorder.wait()
         await asyncio.sleep(0.01)  # nothing further arrives
         assert workers.queued == 0
@@ -158,7 +158,7 @@ async def test_records_put_while_running_are_handled() -> None:
     async with running(Workers(4, recorder.handle, never)) as workers:
         for batch in range(10):
             for offset in range(batch * 20, batch * 20 + 20):
-                workers.put(make_item(offset, f"k{offset % 7}".encode()))
+                workers.put_many([make_item(offset, f"k{offset % 7}".encode())])
             await asyncio.sleep(0.001)
         await recorder.wait()
     assert len(recorder.handled) == 200
@@ -177,7 +177,7 @@ async def test_a_long_run_of_synchronous_records_still_lets_the_loop_run() -> No
 
     async with running(Workers(1, recorder.handle, never)) as workers:
         for offset in range(count):
-            workers.put(make_item(offset, b"same"))
+            workers.put_many([make_item(offset, b"same")])
         await asyncio.gather(ticker(), recorder.wait())
     assert ticks >= 3
 
@@ -187,7 +187,7 @@ async def test_an_empty_key_is_a_key_and_keeps_its_order() -> None:
     recorder = Recorder(len(items), seed=7)
     async with running(Workers(8, recorder.handle, never)) as workers:
         for item in items:
-            workers.put(item)
+            workers.put_many([item])
         await recorder.wait()
     assert [item.source.offset for item in recorder.handled] == list(range(200))
 
@@ -200,12 +200,12 @@ async def test_keyless_records_spread_over_all_lanes() -> None:
 
     async with running(Workers(4, handle, never)) as workers:
         for offset in range(40):
-            workers.put(make_item(offset, None))
+            workers.put_many([make_item(offset, None)])
         await asyncio.sleep(0.01)
     assert len(tasks) == 4
 
 
-def test_drop_removes_only_the_queued_records_of_the_given_partitions() -> None:
+def test_releasing_removes_only_the_queued_records_of_the_given_partitions() -> None:
     items = [
         make_item(offset, f"k{offset % 5}".encode(), topic=topic, partition=partition)
         for topic in ("a", "b")
@@ -214,37 +214,37 @@ def test_drop_removes_only_the_queued_records_of_the_given_partitions() -> None:
     ]
     workers = Workers(3, lambda item: None, never)
     for item in items:
-        workers.put(item)
+        workers.put_many([item])
 
-    dropped = workers.drop({("a", 1), ("b", 0)})
+    released = workers.release_queued({("a", 1), ("b", 0)})
 
     def where(item: InFlight) -> tuple[str, int]:
         return item.source.topic, item.source.partition
 
-    assert sorted(map(id, dropped)) == sorted(
+    assert sorted(map(id, released)) == sorted(
         id(item) for item in items if where(item) in {("a", 1), ("b", 0)}
     )
-    assert workers.queued == len(items) - len(dropped)
+    assert workers.queued == len(items) - len(released)
 
 
-def test_drop_keeps_the_order_of_the_remaining_records() -> None:
+def test_releasing_keeps_the_order_of_the_remaining_records() -> None:
     items = [make_item(offset, b"one-key", partition=offset % 2) for offset in range(20)]
     workers = Workers(2, lambda item: None, never)
     for item in items:
-        workers.put(item)
-    dropped = workers.drop({("transactions", 1)})
-    assert [item.source.offset for item in dropped] == list(range(1, 20, 2))
+        workers.put_many([item])
+    released = workers.release_queued({("transactions", 1)})
+    assert [item.source.offset for item in released] == list(range(1, 20, 2))
     assert workers.queued == 10
 
 
-def test_drop_of_partitions_with_nothing_queued_returns_nothing() -> None:
+def test_releasing_partitions_with_nothing_queued_returns_nothing() -> None:
     workers = Workers(2, lambda item: None, never)
-    workers.put(make_item(0, b"k", partition=0))
-    assert workers.drop({("transactions", 5), ("other", 0)}) == []
+    workers.put_many([make_item(0, b"k", partition=0)])
+    assert workers.release_queued({("transactions", 5), ("other", 0)}) == []
     assert workers.queued == 1
 
 
-async def test_dropped_records_are_never_handled_and_the_rest_are() -> None:
+async def test_released_records_are_never_handled_and_the_rest_are() -> None:
     items = [
         make_item(offset, f"k{offset % 3}".encode(), partition=offset % 2) for offset in range(60)
     ]
@@ -252,16 +252,16 @@ async def test_dropped_records_are_never_handled_and_the_rest_are() -> None:
     recorder = Recorder(len(kept), seed=12)
     workers = Workers(3, recorder.handle, never)
     for item in items:
-        workers.put(item)
-    dropped = workers.drop({("transactions", 1)})
+        workers.put_many([item])
+    released = workers.release_queued({("transactions", 1)})
     async with running(workers):
         await recorder.wait()
         await asyncio.sleep(0.01)
-    assert len(dropped) == 30
+    assert len(released) == 30
     assert sorted(map(ident, recorder.handled)) == sorted(map(ident, kept))
 
 
-async def test_drop_leaves_a_record_that_is_being_handled() -> None:
+async def test_releasing_leaves_a_record_that_is_being_handled() -> None:
     release = asyncio.Event()
     started = asyncio.Event()
     finished: list[int] = []
@@ -276,12 +276,12 @@ async def test_drop_leaves_a_record_that_is_being_handled() -> None:
 
     async with running(Workers(1, handle, never)) as workers:
         for offset in range(5):
-            workers.put(make_item(offset, b"k"))
+            workers.put_many([make_item(offset, b"k")])
         await asyncio.wait_for(started.wait(), 5)
-        dropped = workers.drop({("transactions", 0)})
+        released = workers.release_queued({("transactions", 0)})
         release.set()
         await asyncio.sleep(0.01)
-    assert [item.source.offset for item in dropped] == [1, 2, 3, 4]
+    assert [item.source.offset for item in released] == [1, 2, 3, 4]
     assert finished == [0]
 
 
@@ -329,7 +329,7 @@ async def test_a_record_whose_handling_raises_is_contained_and_the_lane_goes_on(
 
     async with running(Workers(1, handle, contain)) as workers:
         for offset in range(3):
-            workers.put(make_item(offset, b"same-key"))
+            workers.put_many([make_item(offset, b"same-key")])
         await asyncio.sleep(0.01)
         assert workers.tasks
         assert not any(task.done() for task in workers.tasks)
