@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from processor import headers as h
-from processor.engine.decode import Failure
 from processor.engine.recordsize import record_bytes
 from processor.pipeline import Headers, Source
 
 MAX_MESSAGE_CHARS = 1024
+
+Stage = Literal["decode", "validate", "route", "handler", "emit"]
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """Why a record becomes a dead letter: the stage it failed at, the error and its message."""
+
+    stage: Stage
+    error_class: str
+    message: str
+    detail: str = ""
+    attempts: int = 1
+
 
 _OWN_HEADERS = frozenset(h.DLQ_OWN)
 # Kept whatever is cut: the replay count is what ends replay loops.
@@ -17,7 +32,7 @@ _KEPT_HEADERS = _OWN_HEADERS | {h.DLQ_REPLAYED_AT, h.DLQ_REPLAY_COUNT}
 
 
 def dead_letter_headers(
-    source: Source, failure: Failure, group_id: str, failed_at: datetime | None = None
+    source: Source, failure: Cause, group_id: str, failed_at: datetime | None = None
 ) -> Headers:
     """Headers for the dead letter of ``source``.
 

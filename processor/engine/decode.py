@@ -1,40 +1,27 @@
-"""Decode and validate: raw bytes in, a validated model or a :class:`Failure` out."""
+"""Decode and validate: raw bytes in, a validated model or the :class:`Cause` of a dead letter."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
-Stage = Literal["decode", "validate", "route", "handler", "emit"]
+from processor.engine.deadletter import Cause
 
 MAX_DETAIL_BYTES = 8192
 
 
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """Why a record becomes a dead letter: the stage it failed at and the cause."""
-
-    stage: Stage
-    error_class: str
-    message: str
-    detail: str = ""
-    attempts: int = 1
-
-
-def decode(model: type[BaseModel], value: bytes | None) -> BaseModel | Failure:
+def decode(model: type[BaseModel], value: bytes | None) -> BaseModel | Cause:
     """Validate ``value`` as JSON against ``model`` in one pass (pydantic parses and checks)."""
     if value is None:
-        return Failure("decode", "NullValue", "record value is null")
+        return Cause("decode", "NullValue", "record value is null")
     try:
         return model.model_validate_json(value)
     except ValidationError as exc:
         return classify(exc, value)
     except Exception as exc:  # a user's validator raised something pydantic does not wrap
-        return Failure("validate", type(exc).__name__, describe_error(exc))
+        return Cause("validate", type(exc).__name__, describe_error(exc))
 
 
 def describe_error(exc: BaseException) -> str:
@@ -46,19 +33,19 @@ def describe_error(exc: BaseException) -> str:
     return text or f"{type(exc).__name__} with no message"
 
 
-def classify(exc: ValidationError, value: bytes) -> Failure:
+def classify(exc: ValidationError, value: bytes) -> Cause:
     """Tell bytes that are not JSON (stage decode) from JSON that breaks the model (validate)."""
     errors = exc.errors(include_url=False, include_input=False, include_context=False)
     if errors and errors[0]["type"] == "json_invalid":
         try:
             value.decode("utf-8")
         except UnicodeDecodeError as bad:
-            return Failure("decode", "UnicodeDecodeError", f"value is not UTF-8: {bad.reason}")
-        return Failure("decode", "JSONDecodeError", errors[0]["msg"])
+            return Cause("decode", "UnicodeDecodeError", f"value is not UTF-8: {bad.reason}")
+        return Cause("decode", "JSONDecodeError", errors[0]["msg"])
     first = errors[0] if errors else {"loc": (), "msg": str(exc)}
     where = ".".join(str(part) for part in first["loc"]) or "<record>"
     message = f"{len(errors)} validation error(s); {where}: {first['msg']}"
-    return Failure("validate", "ValidationError", message, validation_detail(errors))
+    return Cause("validate", "ValidationError", message, validation_detail(errors))
 
 
 def validation_detail(errors: Sequence[object], max_bytes: int = MAX_DETAIL_BYTES) -> str:

@@ -13,8 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from processor.engine.deadletter import dead_letter_headers, fit_dead_letter, source_header
-from processor.engine.decode import Failure, Stage, decode, describe_error
+from processor.engine.deadletter import (
+    Cause,
+    Stage,
+    dead_letter_headers,
+    fit_dead_letter,
+    source_header,
+)
+from processor.engine.decode import decode, describe_error
 from processor.engine.emit import Backoff, Emitter, Entry, Refusal
 from processor.engine.guard import DeadLetterGuard
 from processor.engine.inflight import InFlight
@@ -80,7 +86,7 @@ class RecordHandler:
             self._dead_letter(item, item.failure)
             return None
         record = decode(self._model, item.value)
-        if isinstance(record, Failure):
+        if isinstance(record, Cause):
             self._dead_letter(item, record)
             return None
         try:
@@ -96,7 +102,7 @@ class RecordHandler:
         """Handling ``item`` raised past every check: make it a dead letter, keep the lane."""
         log.error("handler_bug", topic=item.source.topic, partition=item.source.partition,
                   offset=item.source.offset, error=_safe_repr(error))  # fmt: skip
-        self._dead_letter(item, Failure("handler", type(error).__name__, describe_error(error)))
+        self._dead_letter(item, Cause("handler", type(error).__name__, describe_error(error)))
 
     async def _settle(self, item: InFlight, record: BaseModel, pending: Awaitable[Any]) -> None:
         try:
@@ -157,7 +163,7 @@ class RecordHandler:
             self._apply(item, outcome)
             return
         error_class = "Timeout" if isinstance(error, RouteTimeout) else type(error).__name__
-        failure = Failure("handler", error_class, describe_error(error), attempts=attempts)
+        failure = Cause("handler", error_class, describe_error(error), attempts=attempts)
         self._dead_letter(item, failure)
 
     def _apply(self, item: InFlight, outcome: object) -> None:
@@ -177,9 +183,9 @@ class RecordHandler:
             reason, error_class = outcome.reason, outcome.error_class
             if not (isinstance(reason, str) and isinstance(error_class, str)):
                 message = "route returned a Reject whose reason or error_class is not a str"
-                self._dead_letter(item, Failure("route", "InvalidOutcome", message))
+                self._dead_letter(item, Cause("route", "InvalidOutcome", message))
                 return
-            self._dead_letter(item, Failure("route", error_class or "Rejected", reason))
+            self._dead_letter(item, Cause("route", error_class or "Rejected", reason))
         elif isinstance(outcome, Drop):
             if self._guard.observe(False):
                 return
@@ -187,7 +193,7 @@ class RecordHandler:
             self._finish(item)
         else:
             message = f"route returned {type(outcome).__name__}, not Output, Reject or Drop"
-            self._dead_letter(item, Failure("route", "InvalidOutcome", message))
+            self._dead_letter(item, Cause("route", "InvalidOutcome", message))
 
     def refused(self, topic: str, entry: Entry[InFlight], refusal: Refusal) -> None:
         """The broker will not take a record: an output becomes a dead letter, a dead letter
@@ -196,7 +202,7 @@ class RecordHandler:
         if topic != self._dlq_topic:
             stage: Stage = "route" if refusal.too_large else "emit"
             message = f"{topic} refused the output: {refusal.message}"
-            self._dead_letter(item, Failure(stage, refusal.error_class, message))
+            self._dead_letter(item, Cause(stage, refusal.error_class, message))
             return
         key, value, headers, timestamp_ms = (
             entry.key,
@@ -226,7 +232,7 @@ class RecordHandler:
             return
         self._emitter.submit(topic, key, value, headers, item, timestamp_ms)
 
-    def _dead_letter(self, item: InFlight, failure: Failure) -> None:
+    def _dead_letter(self, item: InFlight, failure: Cause) -> None:
         source = item.source
         if self._guard.observe(True):
             self._halt(

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from processor.engine.decode import Failure
+from processor.engine.deadletter import Cause
 from processor.engine.offsets import OffsetTracker
 from processor.engine.recordsize import header_bytes
 from processor.pipeline import Source
@@ -20,7 +20,7 @@ class InFlight:
     tracker: OffsetTracker  # of the partition assignment the record was read under
     # Set when the client library could not decode the record and it was read raw: it can
     # only become a dead letter.
-    failure: Failure | None = None
+    failure: Cause | None = None
 
 
 def take_in(records: Sequence[Any], tracker: OffsetTracker) -> tuple[list[InFlight], int]:

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from processor.engine.decode import Failure
+from processor.engine.deadletter import Cause
 from processor.pipeline import Output
 
 
-def output_problem(output: Output, declared: Collection[str]) -> Failure | None:
+def output_problem(output: Output, declared: Collection[str]) -> Cause | None:
     """Why ``output`` cannot be written, as the record's failure; None when it can."""
     topic, value, key, headers, event_id = output
     if type(topic) is not str or topic not in declared:
         message = f"route chose topic {topic!r}, not one of output_topics {sorted(declared)}"
-        return Failure("route", "NoRoute", message)
+        return Cause("route", "NoRoute", message)
     problem = None
     if value is not None and type(value) is not bytes:
         problem = f"Output.value must be bytes or None, got {type(value).__name__}"
@@ -30,7 +30,7 @@ def output_problem(output: Output, declared: Collection[str]) -> Failure | None:
         problem = "Output.event_id cannot be encoded as UTF-8 (a lone surrogate?)"
     elif headers is not None and (type(headers) not in (tuple, list) or headers):  # type first
         problem = headers_problem(headers)
-    return None if problem is None else Failure("route", "InvalidOutput", problem)
+    return None if problem is None else Cause("route", "InvalidOutput", problem)
 
 
 def headers_problem(headers: object) -> str | None:

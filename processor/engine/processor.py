@@ -20,6 +20,7 @@ from processor.engine.cancel import cancel_and_wait
 from processor.engine.commit import Committer
 from processor.engine.emit import Backoff, Emitter, Entry, Refusal
 from processor.engine.flow import FlowControl
+from processor.engine.gc_thresholds import tune_garbage_collector
 from processor.engine.guard import DeadLetterGuard
 from processor.engine.handle import RecordHandler
 from processor.engine.inflight import InFlight
@@ -27,7 +28,6 @@ from processor.engine.intake import Intake
 from processor.engine.latency import LatencyHistogram
 from processor.engine.offsets import OffsetTracker
 from processor.engine.positions import PartitionPosition, partition_positions
-from processor.engine.runtime import tune_garbage_collector
 from processor.engine.stats import Stats
 from processor.engine.workers import Workers
 from processor.logs import get_logger

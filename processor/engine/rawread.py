@@ -22,7 +22,7 @@ from aiokafka.errors import (
 )
 from aiokafka.protocol.fetch import FetchRequest
 
-from processor.engine.decode import Failure
+from processor.engine.deadletter import Cause
 from processor.engine.recordbatch import Batch, RawRecord, UnreadableBatch, parse_batches
 
 READ_UNCOMMITTED = 0
@@ -56,7 +56,7 @@ class RawRead(NamedTuple):
     processed (by offset), and where the consumer goes on reading."""
 
     records: list[RawConsumerRecord]
-    failures: dict[int, Failure]
+    failures: dict[int, Cause]
     next_offset: int
 
 
@@ -100,7 +100,7 @@ def read_raw(tp: TopicPartition, offset: int, data: bytes) -> RawRead:
     Control batches (transaction markers) are passed over, as the consumer does.
     """
     records: list[RawConsumerRecord] = []
-    failures: dict[int, Failure] = {}
+    failures: dict[int, Cause] = {}
     next_offset = offset
     for batch in parse_batches(data):
         if batch.last_offset < next_offset:
@@ -111,7 +111,7 @@ def read_raw(tp: TopicPartition, offset: int, data: bytes) -> RawRead:
                                              None, batch.raw, ()))  # fmt: skip
             message = (f"offsets {first} to {batch.last_offset} could not be read "
                        f"({batch.reason}); the value is the stored batch")  # fmt: skip
-            failures[first] = Failure("decode", "UndecodableBatch", message)
+            failures[first] = Cause("decode", "UndecodableBatch", message)
         elif not batch.is_control:
             _take_batch(tp, batch, next_offset, records, failures)
         next_offset = batch.last_offset + 1
@@ -123,7 +123,7 @@ def _take_batch(
     batch: Batch,
     start: int,
     records: list[RawConsumerRecord],
-    failures: dict[int, Failure],
+    failures: dict[int, Cause],
 ) -> None:
     for record in batch.records:
         if record.offset < start:
@@ -133,7 +133,7 @@ def _take_batch(
                                          record.timestamp, record.key, record.value,
                                          headers))  # fmt: skip
         if problem is not None:
-            failures[record.offset] = Failure("decode", "InvalidHeaderKey", problem)
+            failures[record.offset] = Cause("decode", "InvalidHeaderKey", problem)
 
 
 def _headers(record: RawRecord) -> tuple[tuple[tuple[str, bytes | None], ...], str | None]:

@@ -11,7 +11,7 @@ supervisor starts them and stays out of the data path:
   supervisor exits with that process's code, so the container restarts as a whole.
 - A process whose supervisor is gone (SIGKILL) notices within a second and stops cleanly.
 - HTTP: the supervisor answers on the instance's port for all of them
-  (``processor.instance.gather``).
+  (``processor.instance.endpoints``).
 
 ``processor run`` checks the settings, then replaces itself (same PID, so signals still reach
 it) with ``python -m processor.instance.supervisor PLAN``: a process that never imports the data
@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal, NoReturn
 
-from processor.instance.gather import Answer, fetch, merge_metrics
+from processor.instance.endpoints import Answer, fetch, merge_metrics
 from processor.logs import configure_logging, get_logger
 from processor.telemetry.http import HttpServer, Response
 

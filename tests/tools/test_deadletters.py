@@ -19,8 +19,7 @@ from processor.commands.deadletters import (
     table,
 )
 from processor.commands.replay import replay_headers
-from processor.engine.deadletter import dead_letter_headers
-from processor.engine.decode import Failure, Stage
+from processor.engine.deadletter import Cause, Stage, dead_letter_headers
 from processor.pipeline import Source
 
 WHEN = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
@@ -29,7 +28,7 @@ WHEN = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
 def letter(stage: Stage = "validate", cls: str = "ValidationError", partition: int = 1,
            extra: tuple[tuple[str, bytes], ...] = ()) -> DeadLetter:  # fmt: skip
     source = Source("tx", partition, 7, b"k", (("trace", b"t-1"), *extra), 1234)
-    headers = dead_letter_headers(source, Failure(stage, cls, "amount: too many places"),
+    headers = dead_letter_headers(source, Cause(stage, cls, "amount: too many places"),
                                   "group", WHEN)  # fmt: skip
     record = SimpleNamespace(partition=0, offset=3, key=b"k", value=b"{}", timestamp=1234,
                              headers=headers)  # fmt: skip

@@ -7,8 +7,7 @@ from typing import Any
 
 from processor import headers as h
 from processor.commands.audit_report import CrashWindow, audit
-from processor.engine.deadletter import dead_letter_headers, source_header
-from processor.engine.decode import Failure
+from processor.engine.deadletter import Cause, dead_letter_headers, source_header
 from processor.pipeline import Source
 
 TOPIC = "tx"
@@ -31,7 +30,7 @@ def out(source: Any, partition: int = 0) -> Any:
 
 def dead(source: Any) -> Any:
     coords = Source(TOPIC, source.partition, source.offset, source.key, (), 0)
-    headers = dead_letter_headers(coords, Failure("decode", "NullValue", "null"), "group")
+    headers = dead_letter_headers(coords, Cause("decode", "NullValue", "null"), "group")
     return SimpleNamespace(topic="tx.dlq", partition=0, key=source.key, offset=0, headers=headers)
 
 

@@ -12,8 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processor import headers as h
-from processor.engine.deadletter import dead_letter_headers, fit_dead_letter
-from processor.engine.decode import Failure
+from processor.engine.deadletter import Cause, dead_letter_headers, fit_dead_letter
 from processor.engine.inflight import take_in
 from processor.engine.offsets import OffsetTracker
 from processor.engine.outcome import output_problem
@@ -210,7 +209,7 @@ def test_a_dead_letter_is_cut_to_any_budget_keeping_every_dlq_header_but_the_det
     spare: int,
 ) -> None:
     source = Source("payments", 3, 42, key, originals, 1_715_938_215_000)
-    failure = Failure("validate", "ValidationError", message, detail)
+    failure = Cause("validate", "ValidationError", message, detail)
     headers = dead_letter_headers(source, failure, "billing")
     own = [
         (name, b"" if name == h.DLQ_DETAIL else data) for name, data in headers[len(originals) :]
@@ -250,7 +249,7 @@ def test_a_dead_letter_is_cut_to_any_budget_keeping_every_dlq_header_but_the_det
 
 def test_a_cut_keeps_the_replay_count_that_ends_replay_loops() -> None:
     source = Source("in", 0, 7, b"k", ((h.DLQ_REPLAY_COUNT, b"2"), ("trace", b"t" * 5000)), 1)
-    headers = dead_letter_headers(source, Failure("decode", "NullValue", "null"), "group")
+    headers = dead_letter_headers(source, Cause("decode", "NullValue", "null"), "group")
     _, value, cut = fit_dead_letter(b"k", b"v" * 5000, headers, 0)
     names = dict(cut)
     assert value == b""

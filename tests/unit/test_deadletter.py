@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from processor import headers as h
-from processor.engine.deadletter import MAX_MESSAGE_CHARS, dead_letter_headers, source_header
-from processor.engine.decode import Failure
+from processor.engine.deadletter import MAX_MESSAGE_CHARS, Cause, dead_letter_headers, source_header
 from processor.pipeline import Headers, Source
 
 FAILED_AT = datetime(2024, 5, 17, 9, 30, 15, 123456, tzinfo=UTC)
@@ -31,8 +30,8 @@ def make_source(
     return Source(topic, partition, offset, b"account-1", headers, timestamp_ms)
 
 
-def make_failure(message: str = "1 validation error(s); amount: bad", attempts: int = 1) -> Failure:
-    return Failure("validate", "ValidationError", message, '[{"type": "x"}]', attempts)
+def make_failure(message: str = "1 validation error(s); amount: bad", attempts: int = 1) -> Cause:
+    return Cause("validate", "ValidationError", message, '[{"type": "x"}]', attempts)
 
 
 def values_of(headers: Headers) -> dict[str, bytes]:
@@ -52,7 +51,7 @@ def test_every_dead_letter_header_appears_exactly_once() -> None:
 
 
 def test_dead_letter_headers_describe_the_failure() -> None:
-    failure = Failure("handler", "TimeoutError", "sink timed out", "", attempts=3)
+    failure = Cause("handler", "TimeoutError", "sink timed out", "", attempts=3)
     values = values_of(dead_letter_headers(make_source(), failure, "group", FAILED_AT))
     assert values[h.DLQ_STAGE] == b"handler"
     assert values[h.DLQ_CLASS] == b"TimeoutError"
@@ -102,7 +101,7 @@ def test_a_replayed_record_gets_its_previous_dead_letter_headers_replaced() -> N
     first = dead_letter_headers(make_source(), make_failure(attempts=1), "old-group", FAILED_AT)
     replayed_headers = (*first, ("dlq.replay.count", b"1"))
     replayed = make_source(headers=replayed_headers, topic="transactions.dlq", offset=5)
-    failure = Failure("route", "Rejected", "still bad")
+    failure = Cause("route", "Rejected", "still bad")
     result = dead_letter_headers(replayed, failure, "new-group", FAILED_AT)
 
     assert result[: len(ORIGINAL) + 1] == (*ORIGINAL, ("dlq.replay.count", b"1"))

@@ -1,4 +1,4 @@
-"""decode: bytes in, a validated model or a Failure saying which stage rejected it and why."""
+"""decode: bytes in, a validated model or a Cause saying which stage rejected it and why."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, StrictInt, StrictStr, ValidationError
 
-from processor.engine.decode import MAX_DETAIL_BYTES, Failure, classify, decode, validation_detail
+from processor.engine.deadletter import Cause
+from processor.engine.decode import MAX_DETAIL_BYTES, classify, decode, validation_detail
 from processor.pipelines.transactions import Transaction
 
 
@@ -23,13 +24,13 @@ class Labels(BaseModel):
     labels: dict[str, int]
 
 
-def failure_of(model: type[BaseModel], value: bytes | None) -> Failure:
+def failure_of(model: type[BaseModel], value: bytes | None) -> Cause:
     result = decode(model, value)
-    assert isinstance(result, Failure), result
+    assert isinstance(result, Cause), result
     return result
 
 
-def detail_of(failure: Failure) -> list[dict[str, Any]]:
+def detail_of(failure: Cause) -> list[dict[str, Any]]:
     detail = json.loads(failure.detail)
     assert isinstance(detail, list)
     return detail
@@ -149,7 +150,7 @@ def test_classify_tells_not_json_from_invalid_model() -> None:
 
 def check_outcome(model: type[BaseModel], value: bytes) -> None:
     result = decode(model, value)
-    if isinstance(result, Failure):
+    if isinstance(result, Cause):
         assert result.stage in ("decode", "validate")
         if result.stage == "validate":
             assert isinstance(json.loads(result.detail), list)
@@ -180,7 +181,7 @@ reading_like = st.fixed_dictionaries(
 def test_arbitrary_json_never_raises_and_fails_only_at_validate(document: object) -> None:
     value = json.dumps(document).encode()
     result = decode(Reading, value)
-    if isinstance(result, Failure):
+    if isinstance(result, Cause):
         assert (result.stage, result.error_class) == ("validate", "ValidationError")
         assert isinstance(json.loads(result.detail), list)
     else:

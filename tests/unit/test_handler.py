@@ -17,7 +17,7 @@ import pytest
 from pydantic import BaseModel, field_validator
 
 from processor import headers as h
-from processor.engine.decode import Failure
+from processor.engine.deadletter import Cause
 from processor.engine.emit import Backoff, Emitter, Entry, Refusal
 from processor.engine.guard import DeadLetterGuard
 from processor.engine.handle import RecordHandler
@@ -512,7 +512,7 @@ async def test_a_record_the_client_could_not_decode_becomes_a_dead_letter_with_i
 ):
     rig = make_rig()
     item = make_item()  # the value would validate: the failure alone decides
-    item.failure = Failure("decode", "InvalidHeaderKey", "header 0 key is not UTF-8")
+    item.failure = Cause("decode", "InvalidHeaderKey", "header 0 key is not UTF-8")
     await rig.handle(item)
     letter = rig.only_dead_letter()
     assert (letter.stage, letter.error_class) == (b"decode", b"InvalidHeaderKey")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from processor.instance.gather import Answer, labelled, merge_metrics, parse_response
+from processor.instance.endpoints import Answer, labelled, merge_metrics, parse_response
 from processor.instance.supervisor import Plan, child_flags, exit_code
 
 

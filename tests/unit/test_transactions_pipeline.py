@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from processor.engine.decode import Failure, decode
+from processor.engine.deadletter import Cause
+from processor.engine.decode import decode
 from processor.pipeline import Output, Source
 from processor.pipelines.transactions import (
     MAX_QUANTITY,
@@ -46,7 +47,7 @@ def accepted(**changes: object) -> Transaction:
 def rejected_field(**changes: object) -> str:
     """The field the first validation error names, for a document the model must refuse."""
     result = decode(Transaction, document(**changes))
-    assert isinstance(result, Failure), result
+    assert isinstance(result, Cause), result
     assert result.stage == "validate"
     loc = json.loads(result.detail)[0]["loc"]
     return ".".join(str(part) for part in loc)
@@ -230,7 +231,7 @@ def test_amount_is_refused_unless_a_positive_finite_number_with_two_decimals(
 def test_a_non_finite_json_amount_is_refused(literal: bytes) -> None:
     value = document(amount=1).replace(b'"amount": 1', b'"amount": ' + literal)
     result = decode(Transaction, value)
-    assert isinstance(result, Failure)
+    assert isinstance(result, Cause)
 
 
 @pytest.mark.parametrize("currency", ["USD", "EUR", "JPY"])

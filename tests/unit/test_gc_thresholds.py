@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from processor.engine.runtime import GEN0_THRESHOLD, tune_garbage_collector
+from processor.engine.gc_thresholds import GEN0_THRESHOLD, tune_garbage_collector
 
 
 @pytest.fixture(autouse=True)
