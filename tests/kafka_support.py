@@ -20,6 +20,7 @@ from processor.commands.topics import wait_for_leaders
 from processor.config import Settings, load_settings
 from processor.engine.processor import Processor
 from processor.logs import configure_logging
+from processor.metadata import refresh_metadata
 from processor.pipeline import Pipeline
 from processor.pipelines.transactions import pipeline as transactions
 from processor.telemetry.observability import Observability
@@ -150,7 +151,7 @@ async def read_all(bootstrap: str, topic: str) -> list[Any]:
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    await consumer._client.force_metadata_update()  # metadata for a topic not subscribed
+    await refresh_metadata(consumer)  # a topic just created may have gained partitions
     found: set[int] = consumer.partitions_for_topic(topic) or set()
     return found
 

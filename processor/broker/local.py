@@ -11,7 +11,6 @@ import contextlib
 import logging
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -25,7 +24,13 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from processor.broker.jars import KAFKA_VERSION, BrokerError, ensure_jars
-from processor.broker.settings import java_command, log4j_config, server_properties
+from processor.broker.settings import (
+    MIN_JAVA_VERSION,
+    java_command,
+    java_path,
+    log4j_config,
+    server_properties,
+)
 
 __all__ = [
     "KAFKA_VERSION",
@@ -36,7 +41,6 @@ __all__ = [
     "wait_until_ready",
 ]
 
-MIN_JAVA_VERSION = 17
 _ATTEMPT_TIMEOUT_S = 3.0
 _RETRY_PAUSE_S = 0.5
 _KILL_GRACE_S = 5.0
@@ -291,12 +295,7 @@ def _quiet_client_logs() -> Iterator[None]:
 
 
 def _require_java() -> None:
-    java = shutil.which("java")
-    if java is None:
-        raise BrokerError(
-            f"'java' is not on PATH: the local Kafka broker needs Java {MIN_JAVA_VERSION}+ "
-            "(and Maven 'mvn', once, to fetch its jars)"
-        )
+    java = java_path()
     version = _java_major_version(java)
     if version is not None and version < MIN_JAVA_VERSION:
         raise BrokerError(

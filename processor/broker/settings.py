@@ -60,12 +60,23 @@ def log4j_config(log_file: Path) -> str:
     ])  # fmt: skip
 
 
-def java_command(libs: Path, config: Path, heap_mb: int = 512) -> list[str]:
+MIN_JAVA_VERSION = 17
+
+
+def java_path() -> str:
+    """Where ``java`` is: the one check that it is there at all."""
     java = shutil.which("java")
     if java is None:
-        raise BrokerError("Java ('java') is not on PATH: Java 17 or newer runs the Kafka broker")
+        raise BrokerError(
+            f"'java' is not on PATH: the local Kafka broker needs Java {MIN_JAVA_VERSION}+ "
+            "(and Maven 'mvn', once, to fetch its jars)"
+        )
+    return java
+
+
+def java_command(libs: Path, config: Path, heap_mb: int = 512) -> list[str]:
     return [
-        java, f"-Xmx{heap_mb}m", f"-Xms{min(heap_mb, 256)}m", "-XX:+UseSerialGC",
+        java_path(), f"-Xmx{heap_mb}m", f"-Xms{min(heap_mb, 256)}m", "-XX:+UseSerialGC",
         "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={config / 'log4j2.properties'}",
         "-cp", f"{libs}/*",

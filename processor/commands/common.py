@@ -9,6 +9,8 @@ from processor.config import Settings, load_settings
 from processor.pipeline import Pipeline, load_pipeline
 
 EXIT_USAGE = 2
+# Sends in flight before waiting for their acknowledgements (produce, dlq replay).
+SEND_CHUNK = 1000
 
 
 def add_settings_flags(parser: argparse.ArgumentParser) -> None:

@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from processor.commands.deadletters import DeadLetter, Filter
 from processor.commands.scan import UnknownTopicError, scan
 from processor.config import Settings, kafka_client_options
+from processor.metadata import refresh_metadata
 
 
 async def select(settings: Settings, wanted: Filter, limit: int = 0) -> list[DeadLetter]:
@@ -36,7 +37,7 @@ async def read_one(settings: Settings, partition: int, offset: int) -> DeadLette
     )
     await consumer.start()
     try:
-        await consumer._client.force_metadata_update()  # the client only knows assigned topics
+        await refresh_metadata(consumer)  # this very topic may have grown partitions
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
             raise UnknownTopicError(f"topic {topic!r} does not exist")

@@ -13,14 +13,12 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from processor.commands.common import EXIT_USAGE, add_settings_flags, settings_from
+from processor.commands.common import EXIT_USAGE, SEND_CHUNK, add_settings_flags, settings_from
 from processor.commands.progress import Progress
 from processor.commands.scan import UnknownTopicError
 from processor.commands.sources import Format, Line, read_records
 from processor.config import Settings, kafka_client_options
 from processor.pipeline import Pipeline
-
-CHUNK = 1000  # sends in flight before waiting for their acknowledgements
 
 EPILOG = """examples:
   processor produce examples/transactions.jsonl
@@ -146,7 +144,7 @@ async def produce_files(settings: Settings, pipeline: Pipeline, args: argparse.N
                     continue
                 await pacer.wait()
                 pending.append(await _send(producer, topic, line))
-                if len(pending) >= CHUNK:
+                if len(pending) >= SEND_CHUNK:
                     await _settle(pending, tally)
                     progress.show(tally.sent)
         await _settle(pending, tally)

@@ -8,12 +8,11 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaProducer
 
 from processor import headers as h
+from processor.commands.common import SEND_CHUNK
 from processor.commands.deadletters import DeadLetter
 from processor.commands.produce import check_topics_exist
 from processor.commands.progress import Progress
 from processor.config import Settings, kafka_client_options
-
-CHUNK = 1000  # sends in flight before waiting for their acknowledgements
 
 
 def replay_headers(letter: DeadLetter, now: datetime) -> list[tuple[str, bytes | None]]:
@@ -42,7 +41,7 @@ async def send_back(settings: Settings, letters: list[DeadLetter], to: str | Non
     try:
         await check_topics_exist(producer, sorted({to or x.source_topic for x in letters}))
         now = datetime.now(UTC)
-        for start in range(0, len(letters), CHUNK):
+        for start in range(0, len(letters), SEND_CHUNK):
             pending = [
                 await producer.send(
                     to or x.source_topic,
@@ -51,7 +50,7 @@ async def send_back(settings: Settings, letters: list[DeadLetter], to: str | Non
                     headers=replay_headers(x, now),
                     timestamp_ms=x.timestamp_ms,
                 )
-                for x in letters[start : start + CHUNK]
+                for x in letters[start : start + SEND_CHUNK]
             ]
             results = await asyncio.gather(*pending, return_exceptions=True)
             failed += sum(isinstance(r, BaseException) for r in results)

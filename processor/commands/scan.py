@@ -11,6 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from processor.config import Settings, kafka_client_options
 from processor.engine.rawread import read_partition_raw, undecodable
 from processor.logs import get_logger
+from processor.metadata import partitions_of
 
 log = get_logger("processor.commands.scan")
 
@@ -66,10 +67,7 @@ async def scan(settings: Settings, topic: str) -> AsyncIterator[Any]:
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    numbers = consumer.partitions_for_topic(topic)
-    if not numbers:
-        await consumer._client.force_metadata_update()  # the client only knows assigned topics
-        numbers = consumer.partitions_for_topic(topic)
+    numbers = await partitions_of(consumer, topic)
     if not numbers:
         raise UnknownTopicError(f"topic {topic!r} does not exist")
     return [TopicPartition(topic, number) for number in sorted(numbers)]

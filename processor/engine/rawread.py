@@ -24,6 +24,7 @@ from aiokafka.protocol.fetch import FetchRequest
 
 from processor.engine.deadletter import Cause
 from processor.engine.recordbatch import Batch, RawRecord, UnreadableBatch, parse_batches
+from processor.metadata import refresh_metadata
 
 READ_UNCOMMITTED = 0
 
@@ -71,7 +72,7 @@ async def fetch_raw(
     client: Any = consumer._client
     node = client.cluster.leader_for_partition(tp)
     if node is None or node == -1:
-        await client.force_metadata_update()
+        await refresh_metadata(consumer)
         node = client.cluster.leader_for_partition(tp)
     request = FetchRequest(0, 1, max_bytes, READ_UNCOMMITTED,
                            [(tp.topic, [(tp.partition, offset, max_bytes)])])  # fmt: skip

@@ -34,11 +34,16 @@ from typing import Literal, NoReturn
 
 from processor.instance.endpoints import Answer, fetch, merge_metrics
 from processor.logs import configure_logging, get_logger
-from processor.telemetry.http import HttpServer, Response
+from processor.telemetry.http import (
+    HEALTH_PATH,
+    METRICS_CONTENT_TYPE,
+    METRICS_PATH,
+    READY_PATH,
+    HttpServer,
+    Response,
+)
 
 log = get_logger("processor.instance.supervisor")
-
-METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +178,7 @@ class Supervisor:
         p = self.plan
         if not (p.http_port or p.http_unix_socket):
             return None
-        routes = {"/metrics": self.metrics, "/healthz": self.healthz, "/readyz": self.readyz}
+        routes = {METRICS_PATH: self.metrics, HEALTH_PATH: self.healthz, READY_PATH: self.readyz}
         unix = Path(p.http_unix_socket) if p.http_unix_socket else None
         return HttpServer(routes, p.http_host, p.http_port, unix)
 
@@ -186,7 +191,7 @@ class Supervisor:
         return await fetch(self.sockets[index], path)
 
     async def metrics(self) -> Response:
-        answers = await self._ask_all("/metrics")
+        answers = await self._ask_all(METRICS_PATH)
         up = [
             "# HELP processor_process_up Whether the process answered this scrape (1) or not (0).",
             "# TYPE processor_process_up gauge",
@@ -198,12 +203,12 @@ class Supervisor:
         return Response(200, body.encode(), METRICS_CONTENT_TYPE)
 
     async def healthz(self) -> Response:
-        return _all_of(await self._ask_all("/healthz"), "ok")
+        return _all_of(await self._ask_all(HEALTH_PATH), "ok")
 
     async def readyz(self) -> Response:
         if self.stopping:
             return Response(503, b"stopping\n")
-        return _all_of(await self._ask_all("/readyz"), "ready")
+        return _all_of(await self._ask_all(READY_PATH), "ready")
 
 
 def _all_of(answers: Sequence[Answer], ok: str) -> Response:

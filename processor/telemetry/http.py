@@ -20,6 +20,12 @@ log = get_logger("processor.telemetry.http")
 MAX_HEAD_BYTES = 16 * 1024
 READ_TIMEOUT_S = 5.0
 TEXT = "text/plain; charset=utf-8"
+# What the instance serves: one place for the paths and Prometheus' text format (0.0.4, which
+# generate_latest writes), shared by a process and the supervisor that merges its processes.
+METRICS_PATH = "/metrics"
+HEALTH_PATH = "/healthz"
+READY_PATH = "/readyz"
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ALLOWED_METHODS = ("GET", "HEAD")
 
 

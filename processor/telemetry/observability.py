@@ -14,7 +14,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -24,14 +24,17 @@ from processor.engine.positions import total_lag
 from processor.engine.view import EngineView
 from processor.logs import get_logger
 from processor.telemetry.health import LoopLagProbe, view_readiness
-from processor.telemetry.http import HttpServer, Response
+from processor.telemetry.http import (
+    HEALTH_PATH,
+    METRICS_CONTENT_TYPE,
+    METRICS_PATH,
+    READY_PATH,
+    HttpServer,
+    Response,
+)
 from processor.telemetry.metrics import ProcessorCollector
 
 log = get_logger("processor.telemetry.observability")
-
-METRICS_PATH = "/metrics"
-HEALTH_PATH = "/healthz"
-READY_PATH = "/readyz"
 
 
 @dataclass(slots=True)
@@ -85,7 +88,7 @@ class Observability:
         self._tasks.clear()
 
     def metrics(self) -> Response:
-        return Response(200, generate_latest(self.registry), CONTENT_TYPE_LATEST)
+        return Response(200, generate_latest(self.registry), METRICS_CONTENT_TYPE)
 
     def healthz(self) -> Response:
         problem = self.probe.problem(asyncio.get_running_loop().time())

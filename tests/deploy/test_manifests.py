@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from processor.config import Settings, load_settings
-from processor.telemetry.observability import HEALTH_PATH, READY_PATH
+from processor.telemetry.http import HEALTH_PATH, READY_PATH
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"

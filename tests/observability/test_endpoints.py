@@ -9,13 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from processor.config import Settings
 from processor.engine.processor import EXIT_HALTED, Processor
 from processor.pipelines.transactions import pipeline as transactions
-from processor.telemetry.observability import (
-    HEALTH_PATH,
-    METRICS_PATH,
-    READY_PATH,
-    Observability,
-    RateMeter,
-)
+from processor.telemetry.http import HEALTH_PATH, METRICS_CONTENT_TYPE, METRICS_PATH, READY_PATH
+from processor.telemetry.observability import Observability, RateMeter
 from tests.kafka_support import (
     all_committed,
     create_topics,
@@ -188,3 +183,11 @@ async def test_the_summary_gives_rate_lag_queue_and_pause(
     assert summary["queue_records"] == 0
     assert summary["paused"] is False
     assert summary["partitions"] == 4
+
+
+def test_the_metrics_content_type_is_prometheus_text_format_0_0_4() -> None:
+    # What the processes and the supervisor that merges them both serve, the format
+    # generate_latest writes with its default escaping.
+    from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+    assert METRICS_CONTENT_TYPE == CONTENT_TYPE_PLAIN_0_0_4
