@@ -24,6 +24,7 @@ from processor.metadata import refresh_metadata
 from processor.pipeline import Pipeline
 from processor.pipelines.transactions import pipeline as transactions
 from processor.telemetry.observability import Observability
+from processor.topology import topic_names
 
 TEST_ID = "test-id"
 
@@ -57,11 +58,7 @@ def settings_for(bootstrap: str, name: str, **overrides: Any) -> Settings:
 
 
 async def create_topics(settings: Settings, partitions: int = 4) -> None:
-    names = [
-        settings.input_topic,
-        *transactions.output_topics(settings.input_topic),
-        settings.dead_letter_topic,
-    ]
+    names = topic_names(settings, transactions)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     await admin.start()
     try:

@@ -17,6 +17,7 @@ from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from processor.config import Settings, kafka_client_options
 from processor.pipeline import Pipeline
+from processor.topology import topic_names
 
 RETENTION = "retention.ms"
 METADATA_ATTEMPTS = 25
@@ -48,12 +49,6 @@ class TopicReport:
 
     def line(self) -> str:
         return f"{self.topic}: {self.state}" + (f" ({self.detail})" if self.detail else "")
-
-
-def topic_names(settings: Settings, pipeline: Pipeline) -> list[str]:
-    """Input, outputs and dead-letter topic, in that order."""
-    outputs = pipeline.output_topics(settings.input_topic)
-    return [settings.input_topic, *outputs, settings.dead_letter_topic]
 
 
 def wanted_shapes(settings: Settings, pipeline: Pipeline) -> dict[str, TopicShape]:

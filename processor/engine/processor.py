@@ -32,6 +32,7 @@ from processor.engine.stats import Stats
 from processor.engine.workers import Workers
 from processor.logs import get_logger
 from processor.pipeline import Pipeline
+from processor.topology import written_topics
 
 log = get_logger("processor.engine.processor")
 
@@ -155,7 +156,7 @@ class Processor:
     async def _start(self) -> None:
         """Reach the cluster and find every topic, or fail within the start-up timeout."""
         s = self.settings
-        outputs = [*self.pipeline.output_topics(s.input_topic), s.dead_letter_topic]
+        outputs = written_topics(s, self.pipeline)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + s.startup_timeout_s
         attempt = 0

@@ -8,9 +8,10 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient
 
 from processor.commands.cli import main
-from processor.commands.topics import TopicShape, ensure_topics, existing_shapes, topic_names
+from processor.commands.topics import TopicShape, ensure_topics, existing_shapes
 from processor.config import Settings
 from processor.pipelines.transactions import pipeline as transactions
+from processor.topology import topic_names
 from tests.kafka_support import create_topics, settings_for
 
 HOUR_MS = 3_600_000

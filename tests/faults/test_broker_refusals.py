@@ -16,7 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from processor.commands.audit import audit_topics
 from processor.commands.audit_report import AuditReport
-from processor.commands.topics import topic_names, wait_for_leaders
+from processor.commands.topics import wait_for_leaders
 from processor.config import Settings
 from processor.headers import (
     DLQ_CLASS,
@@ -29,6 +29,7 @@ from processor.headers import (
 )
 from processor.pipeline import Pipeline
 from processor.pipelines.transactions import pipeline as transactions
+from processor.topology import topic_names
 from tests.faults.campaign import scale
 from tests.faulty import keyless
 from tests.kafka_support import (

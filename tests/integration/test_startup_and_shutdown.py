@@ -20,10 +20,11 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from processor.broker import LocalBroker
-from processor.commands.topics import topic_names, wait_for_leaders
+from processor.commands.topics import wait_for_leaders
 from processor.config import Settings
 from processor.engine.processor import CLOSE_GRACE_S, EXIT_STARTUP
 from processor.pipelines.transactions import pipeline as transactions
+from processor.topology import topic_names
 from tests.conftest import free_ports
 from tests.kafka_support import (
     committed,
