@@ -32,6 +32,8 @@ class Committer:
         self._trackers = trackers
         self._stats = stats
         self.enabled = True  # switched off for good when the processor halts
+        # The last offset this instance committed, per partition of its current assignments.
+        self.committed: dict[tuple[str, int], int] = {}
         self._caught_up = asyncio.Event()
         # One commit at a time: the periodic one, the revoke's and the final drain's would
         # otherwise race, and an older commit whose retry lands last would move the group back.
@@ -53,7 +55,7 @@ class Committer:
     async def _commit(self, partitions: set[TopicPartition] | None) -> bool:
         if not self.enabled:
             return False
-        committed = self._stats.committed
+        committed = self.committed
         offsets: dict[TopicPartition, int] = {}
         for tp, tracker in list(self._trackers.items()):
             if partitions is not None and tp not in partitions:

@@ -9,6 +9,9 @@ the low one, so it does not flap around a single threshold.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
+
+Transition = Literal["pause", "resume"]
 
 
 @dataclass(slots=True)
@@ -46,6 +49,19 @@ class FlowControl:
         if self.paused or self.bytes >= self.max_bytes:
             return 0
         return max(self.max_records - self.records, 0)
+
+    def transition(self) -> Transition | None:
+        """Pause at the high watermark, resume at the low one: the move due now, made.
+
+        Intake calls this after each poll and pauses or resumes the consumer accordingly.
+        """
+        if self.should_pause():
+            self.paused = True
+            return "pause"
+        if self.should_resume():
+            self.paused = False
+            return "resume"
+        return None
 
     def should_pause(self) -> bool:
         """True when intake runs and the high watermark is reached."""

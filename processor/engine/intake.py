@@ -155,13 +155,12 @@ class Intake:
     def apply_backpressure(self) -> None:
         """Pause every assigned partition at the high watermark; resume at the low one."""
         flow = self._flow
-        if flow.should_pause():
-            flow.paused = True
+        move = flow.transition()
+        if move == "pause":
             self._stats.pauses += 1
             self._consumer.pause(*self._consumer.assignment())
             log.info("intake_paused", records=flow.records, bytes=flow.bytes)
-        elif flow.should_resume():
-            flow.paused = False
+        elif move == "resume":
             self._stats.resumes += 1
             self._consumer.resume(*self._consumer.assignment())
             log.info("intake_resumed", records=flow.records, bytes=flow.bytes)

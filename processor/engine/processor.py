@@ -232,7 +232,7 @@ class Processor:
             await asyncio.wait_for(self.committer.commit(), max(self._shutdown_left_s(), 1.0))
         except TimeoutError:
             log.warning("final_commit_timed_out")
-        log.info("drained", committed=len(self.stats.committed))
+        log.info("drained", committed=len(self.committer.committed))
 
     async def _close(self) -> None:
         """Stop everything, the producer's flush within what is left of the shutdown timeout."""
@@ -318,7 +318,7 @@ class Processor:
         return self.emitter.started
 
     def positions(self) -> list[PartitionPosition]:
-        return partition_positions(self.consumer, self.trackers, self.stats.committed)
+        return partition_positions(self.consumer, self.trackers, self.committer.committed)
 
     @property
     def trouble(self) -> str | None:
@@ -335,7 +335,7 @@ class Processor:
         for tp in partitions:
             self.trackers[tp] = OffsetTracker()
             # Offsets only go forward within an assignment; a new one starts where the group is.
-            self.stats.committed.pop((tp.topic, tp.partition), None)
+            self.committer.committed.pop((tp.topic, tp.partition), None)
         self.intake.reapply_pause(partitions)
         log.info("partitions_assigned", partitions=sorted(map(str, partitions)))
 

@@ -23,4 +23,3 @@ class Stats:
     rebalances: int = 0
     released_on_revoke: int = 0
     undecodable: int = 0  # records the client library could not decode, read raw instead
-    committed: dict[tuple[str, int], int] = field(default_factory=dict)

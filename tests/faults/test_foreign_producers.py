@@ -394,7 +394,8 @@ async def test_foreign_records_land_where_their_content_says_and_never_stop_the_
         drained = await committed_before_it_stops(config, task, COMMIT_TIMEOUT_S)
         assert not task.done(), f"the processor stopped on its own: it {how_it_ended(task)}"
         progress = (
-            f"committed {processor.stats.committed}, {processor.emitter.pending} writes pending, "
+            f"committed {processor.committer.committed}, "
+            f"{processor.emitter.pending} writes pending, "
             f"dead-lettered {dict(processor.stats.dead_lettered)}"
         )
     report = await audit_run(config)

@@ -109,7 +109,7 @@ async def test_a_commit_sends_the_committable_offset_of_each_partition() -> None
     committer, _, stats = make_committer(consumer, {TP0: Partition(5), TP1: Partition(3)})
     assert await committer.commit()
     assert consumer.sent == [{TP0: 5, TP1: 3}]
-    assert stats.committed == {("payments", 0): 5, ("payments", 1): 3}
+    assert committer.committed == {("payments", 0): 5, ("payments", 1): 3}
     assert stats.commits == 1
 
 
@@ -165,7 +165,7 @@ async def test_an_offset_at_or_below_the_last_one_committed_for_its_partition_is
 ):
     consumer = FakeConsumer()
     partitions = {TP0: Partition(10), TP1: Partition(4)}
-    committer, trackers, stats = make_committer(consumer, partitions)
+    committer, trackers, _ = make_committer(consumer, partitions)
     assert await committer.commit()
     behind = Partition(7)  # a tracker whose committable offset is behind what was committed
     trackers[TP0] = behind.tracker
@@ -173,7 +173,7 @@ async def test_an_offset_at_or_below_the_last_one_committed_for_its_partition_is
     assert await committer.commit()
     assert await committer.commit()  # nothing moved: nothing to send
     assert consumer.sent == [{TP0: 10, TP1: 4}, {TP1: 6}]
-    assert stats.committed == {("payments", 0): 10, ("payments", 1): 6}
+    assert committer.committed == {("payments", 0): 10, ("payments", 1): 6}
 
 
 async def test_only_the_partitions_asked_for_are_committed() -> None:
@@ -197,7 +197,7 @@ async def test_a_failed_commit_is_counted_and_returns_false_without_raising(
     assert await committer.commit() is False
     assert stats.commit_failures == 1
     assert stats.commits == 0
-    assert stats.committed == {}
+    assert committer.committed == {}
     assert await committer.commit()  # not recorded as committed, so it is sent again
     assert consumer.sent == [{TP0: 5}, {TP0: 5}]
 
@@ -216,11 +216,11 @@ async def test_a_failed_commit_does_not_hold_up_the_next_one() -> None:
 
 async def test_a_halted_committer_commits_nothing() -> None:
     consumer = FakeConsumer()
-    committer, _, stats = make_committer(consumer, {TP0: Partition(5)})
+    committer, _, _ = make_committer(consumer, {TP0: Partition(5)})
     committer.enabled = False
     assert await committer.commit() is False
     assert consumer.sent == []
-    assert stats.committed == {}
+    assert committer.committed == {}
 
 
 async def test_a_committer_halted_while_a_commit_waits_does_not_send_it() -> None:

@@ -11,11 +11,8 @@ from processor.engine.flow import FlowControl
 
 
 def decide(flow: FlowControl) -> None:
-    """What intake does after each poll: pause at the high watermark, resume at the low one."""
-    if flow.should_pause():
-        flow.paused = True
-    elif flow.should_resume():
-        flow.paused = False
+    """What intake does after each poll."""
+    flow.transition()
 
 
 class IntakeMachine(RuleBasedStateMachine):
@@ -211,3 +208,17 @@ def test_admitting_a_whole_poll_counts_like_admitting_each_record() -> None:
     assert (at_once.records, at_once.bytes, at_once.peak_records) == (
         one_by_one.records, one_by_one.bytes, one_by_one.peak_records,
     )  # fmt: skip
+
+
+def test_a_transition_is_made_once_and_reported() -> None:
+    flow = FlowControl(max_records=10, max_bytes=1_000, resume_ratio=0.5)
+    flow.admit_many(10, 100)
+    assert flow.transition() == "pause"
+    assert flow.paused
+    assert flow.transition() is None  # paused already
+    flow.release(4, 40)
+    assert flow.transition() is None  # 6 held: above the low watermark
+    flow.release(1, 10)
+    assert flow.transition() == "resume"
+    assert not flow.paused
+    assert flow.transition() is None
