@@ -87,6 +87,22 @@ class Throttle:
         return self._held.pop(cause, 0)
 
 
+class ThrottledWarnings:
+    """Warnings through a :class:`Throttle`: one line per event and cause per interval, saying
+    how many lines of that cause it held back (``held_back``)."""
+
+    __slots__ = ("_log", "_throttle")
+
+    def __init__(self, log: structlog.typing.FilteringBoundLogger, interval_s: float) -> None:
+        self._log = log
+        self._throttle = Throttle(interval_s)
+
+    def warning(self, event: str, cause: object, **fields: object) -> None:
+        held = self._throttle.allow((event, cause))
+        if held is not None:
+            self._log.warning(event, held_back=held, **fields)
+
+
 class ThrottleFilter(logging.Filter):
     """The standard library's records (aiokafka's) through a :class:`Throttle`, by message."""
 

@@ -16,6 +16,7 @@ async def cancel_and_wait(
     awaits finishes, and a stranger's code may catch it), so they are cancelled again until they
     end or the time is up.
     """
+    tasks = list(tasks)  # read twice: to cancel, then to collect what ended
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     pending = {task for task in tasks if not task.done()}

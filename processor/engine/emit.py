@@ -38,7 +38,7 @@ from aiokafka.partitioner import murmur2
 from processor.engine.cancel import cancel_and_wait
 from processor.engine.recordsize import record_bytes
 from processor.engine.stats import Stats
-from processor.logs import Throttle, get_logger
+from processor.logs import ThrottledWarnings, get_logger
 from processor.pipeline import Headers
 
 T = TypeVar("T")
@@ -155,7 +155,7 @@ class Emitter(Generic[T]):
         self._tasks: set[asyncio.Task[None]] = set()
         self._hashes: dict[bytes, int] = {}
         self._hashed_bytes = 0
-        self._throttle = Throttle(WARNING_INTERVAL_S)
+        self._warnings = ThrottledWarnings(log, WARNING_INTERVAL_S)
         # Why writes to a destination fail right now (readiness says so); cleared on success.
         self.failing: dict[tuple[str, int], str] = {}
         self.pending = 0
@@ -256,7 +256,8 @@ class Emitter(Generic[T]):
             except KafkaError as exc:
                 attempt += 1
                 self.failing[(topic, -1)] = f"topic {topic} unavailable: {exc!r}"
-                self._warn("topic_unavailable", (topic,), exc, topic=topic, attempt=attempt)
+                self._warnings.warning("topic_unavailable", (topic, type(exc)), topic=topic,
+                                       error=repr(exc), attempt=attempt)  # fmt: skip
                 await asyncio.sleep(self._backoff.delay_s(attempt))
 
     def _start_queue(self, topic: str, partition: int) -> _PartitionQueue[T]:
@@ -328,8 +329,9 @@ class Emitter(Generic[T]):
             except KafkaError as exc:
                 attempt += 1
                 self._stats.producer_retries += 1
-                self._warn("send_failed", (topic, partition), exc, topic=topic,
-                           partition=partition, records=count, attempt=attempt)  # fmt: skip
+                self._warnings.warning("send_failed", (topic, partition, type(exc)), topic=topic,
+                                       partition=partition, records=count, attempt=attempt,
+                                       error=repr(exc))  # fmt: skip
                 if isinstance(exc, BROKEN_SEQUENCE) and not single:
                     await self._replace_producer(generation)
                 if isinstance(exc, (*TOO_LARGE, *REFUSED)):
@@ -402,24 +404,15 @@ class Emitter(Generic[T]):
                 fresh = await _started(self._make_producer())
             except KafkaError as exc:
                 self._needs_new_producer = True
-                self._warn("producer_reset_failed", ("reset",), exc)
+                self._warnings.warning("producer_reset_failed", type(exc), error=repr(exc))
                 return False
             self._producer, self._generation = fresh, self._generation + 1
             self._needs_new_producer = False
-            held = self._throttle.allow(("producer_reset",))
-            if held is not None:
-                log.warning("producer_reset", generation=self._generation, held_back=held)
+            self._warnings.warning("producer_reset", None, generation=self._generation)
         # Batches still queued in the old producer may yet be written; their senders resend
         # whatever fails, so stopping it in the background is safe.
         self._spawn(_stop_quietly(old))
         return True
-
-    def _warn(
-        self, event: str, cause: tuple[object, ...], error: BaseException, **fields: Any
-    ) -> None:
-        held = self._throttle.allow((event, *cause, type(error)))
-        if held is not None:
-            log.warning(event, error=repr(error), held_back=held, **fields)
 
 
 def _refusal(error: KafkaError) -> Refusal:

@@ -28,7 +28,7 @@ from processor.engine.outcome import output_problem
 from processor.engine.recordsize import record_bytes
 from processor.engine.stats import Stats
 from processor.headers import EVENT_ID, SOURCE
-from processor.logs import Throttle, get_logger
+from processor.logs import ThrottledWarnings, get_logger
 from processor.pipeline import Drop, Headers, Output, Pipeline, Reject
 
 log = get_logger("processor.engine.handle")
@@ -73,7 +73,7 @@ class RecordHandler:
         self._backoff = backoff
         self._finish = finish
         self._halt = halt
-        self._throttle = Throttle(WARNING_INTERVAL_S)
+        self._warnings = ThrottledWarnings(log, WARNING_INTERVAL_S)
         # Routes past their timeout that ignored their cancellation: held only until they end.
         self._abandoned: set[asyncio.Future[Any]] = set()
 
@@ -142,11 +142,9 @@ class RecordHandler:
         source = item.source
         attempts = 1
         while attempts < self._max_attempts:
-            held = self._throttle.allow(type(error))
-            if held is not None:
-                log.warning("handler_error", topic=source.topic, partition=source.partition,
-                            offset=source.offset, attempt=attempts, error=_safe_repr(error),
-                            held_back=held)  # fmt: skip
+            self._warnings.warning("handler_error", type(error), topic=source.topic,
+                                   partition=source.partition, offset=source.offset,
+                                   attempt=attempts, error=_safe_repr(error))  # fmt: skip
             self._stats.handler_retries += 1
             await asyncio.sleep(self._backoff.delay_s(attempts))
             if item.tracker.revoked:

@@ -22,7 +22,7 @@ from processor.engine.offsets import OffsetTracker
 from processor.engine.rawread import read_partition_raw, undecodable
 from processor.engine.stats import Stats
 from processor.engine.workers import Workers
-from processor.logs import Throttle, get_logger
+from processor.logs import ThrottledWarnings, get_logger
 
 log = get_logger("processor.engine.intake")
 
@@ -60,7 +60,7 @@ class Intake:
         # reading must go on after a failed poll (which may have moved positions past records
         # it never returned).
         self._next: dict[TopicPartition, int] = {}
-        self._throttle = Throttle(WARNING_INTERVAL_S)
+        self._warnings = ThrottledWarnings(log, WARNING_INTERVAL_S)
         self._failures = 0
         self.trouble: str | None = None  # why reading is stuck right now (readiness)
 
@@ -148,9 +148,7 @@ class Intake:
         return int(await self._consumer.position(tp))
 
     def _warn(self, event: str, error: BaseException) -> None:
-        held = self._throttle.allow((event, type(error)))
-        if held is not None:
-            log.warning(event, error=repr(error), held_back=held)
+        self._warnings.warning(event, type(error), error=repr(error))
 
     def apply_backpressure(self) -> None:
         """Pause every assigned partition at the high watermark; resume at the low one."""

@@ -68,9 +68,7 @@ class Processor:
         self.latency = LatencyHistogram()
         self._stop = asyncio.Event()
         self._stopped_at: float | None = None  # time.monotonic() of the first stop()
-        backoff = self.emitter_backoff = Backoff(
-            settings.retry_backoff_s, settings.retry_backoff_max_s
-        )
+        backoff = self._backoff = Backoff(settings.retry_backoff_s, settings.retry_backoff_max_s)
         self.consumer = _consumer(settings)
         self.emitter: Emitter[InFlight] = Emitter(
             lambda: _producer(settings), self, self.stats, backoff,
@@ -167,7 +165,7 @@ class Processor:
             if attempt % 10 == 0:  # every few seconds, not every try
                 log.warning("waiting_to_start", problem=problem)
             attempt += 1
-            await asyncio.sleep(min(self.emitter_backoff.delay_s(attempt), 1.0))
+            await asyncio.sleep(min(self._backoff.delay_s(attempt), 1.0))
         await self.emitter.learn_partitions(outputs)
         self.consumer.subscribe([s.input_topic], listener=_Rebalance(self))
         try:
@@ -325,9 +323,7 @@ class Processor:
         """Why the instance cannot do its job right now (readiness), or None."""
         if self.starting is not None:
             return self.starting
-        for problem in self.emitter.failing.values():
-            return problem
-        return self.intake.trouble
+        return next(iter(self.emitter.failing.values()), None) or self.intake.trouble
 
     def assign(self, partitions: set[TopicPartition]) -> None:
         self.stats.rebalances += 1
