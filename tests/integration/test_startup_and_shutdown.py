@@ -8,6 +8,7 @@ an output outage included, bounded by the shutdown timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import signal
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -104,9 +106,11 @@ def assert_one_line_exit(log: Path, *named: str) -> None:
         assert name in last, last
 
 
-async def test_sigterm_while_waiting_for_a_missing_input_topic_exits_0_at_once(
+@contextlib.asynccontextmanager
+async def waiting_for_the_input_topic(
     bootstrap_servers: str, unique_name: str, tmp_path: Path
-) -> None:
+) -> AsyncIterator[tuple[ProcessorProcess, Path]]:
+    """A processor started before its input topic exists, once it says what it waits for."""
     settings = settings_for(bootstrap_servers, unique_name)
     await create_all_but(settings, settings.input_topic)
     log = tmp_path / "processor.log"
@@ -116,15 +120,25 @@ async def test_sigterm_while_waiting_for_a_missing_input_topic_exits_0_at_once(
             lambda: asyncio.to_thread(names, log, settings.input_topic),
             timeout_s=20,
             interval_s=0.1,
-        ), tail(log)  # it says what it waits for
+        ), tail(log)
+        yield process, log
+    finally:
+        kill(process)
+
+
+async def test_sigterm_while_waiting_for_a_missing_input_topic_exits_0_at_once(
+    bootstrap_servers: str, unique_name: str, tmp_path: Path
+) -> None:
+    async with waiting_for_the_input_topic(bootstrap_servers, unique_name, tmp_path) as (
+        process,
+        log,
+    ):
         await asyncio.sleep(2)
         assert process.running, tail(log)
         code, took_s = await stop_within(process, 10)
         assert code == 0, tail(log)
         assert took_s < 5, f"took {took_s:.1f} s"
         assert "Traceback" not in log.read_text()
-    finally:
-        kill(process)
 
 
 async def test_a_missing_output_topic_exits_4_with_one_line_naming_it(
@@ -149,21 +163,13 @@ async def test_a_missing_output_topic_exits_4_with_one_line_naming_it(
 async def test_warnings_while_waiting_for_a_missing_topic_are_throttled(
     bootstrap_servers: str, unique_name: str, tmp_path: Path
 ) -> None:
-    settings = settings_for(bootstrap_servers, unique_name)
-    await create_all_but(settings, settings.input_topic)
-    log = tmp_path / "processor.log"
-    process = ProcessorProcess(settings, log).start()
-    try:
-        assert await wait_until(
-            lambda: asyncio.to_thread(names, log, settings.input_topic),
-            timeout_s=20,
-            interval_s=0.1,
-        ), tail(log)
+    async with waiting_for_the_input_topic(bootstrap_servers, unique_name, tmp_path) as (
+        process,
+        log,
+    ):
         await asyncio.sleep(5)
         code, _ = await stop_within(process, 10)
         assert code == 0, tail(log)
-    finally:
-        kill(process)
     counts = Counter(cause(line) for line in lines(log))
     # One line a second at most for the processor's own wait; the client's repeats held back.
     assert max(counts.values()) <= 7, counts.most_common(5)

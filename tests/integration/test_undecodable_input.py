@@ -44,14 +44,19 @@ def _records(prefix: str, first_offset: int) -> list[RawRecord]:
     ]
 
 
+async def write_hostile_batches(bootstrap_servers: str, topic: str) -> None:
+    """Offsets 0-2 uncompressed and 3-5 in zstd on partition 0; 1 and 4 not decodable."""
+    await produce_raw(bootstrap_servers, topic, 0, encode_batch(0, _records("plain", 0)))
+    await produce_raw(bootstrap_servers, topic, 0, encode_batch(0, _records("zstd", 0), codec=ZSTD))
+
+
 async def test_a_header_key_that_is_not_utf8_becomes_a_dead_letter_and_nothing_stalls(
     bootstrap_servers: str, unique_name: str
 ) -> None:
     settings = settings_for(bootstrap_servers, unique_name)
     await create_topics(settings, partitions=2)
     topic = settings.input_topic
-    await produce_raw(bootstrap_servers, topic, 0, encode_batch(0, _records("plain", 0)))
-    await produce_raw(bootstrap_servers, topic, 0, encode_batch(0, _records("zstd", 0), codec=ZSTD))
+    await write_hostile_batches(bootstrap_servers, topic)
     others = [Sample(f"other-{i}", b"k", valid_value(f"other-{i}", "k", "add"), True)
               for i in range(20)]  # fmt: skip
     await produce(bootstrap_servers, topic, others)
@@ -86,8 +91,7 @@ async def test_a_scan_reads_past_records_the_client_cannot_decode(
     settings = settings_for(bootstrap_servers, unique_name)
     await create_topics(settings, partitions=1)
     topic = settings.input_topic
-    await produce_raw(bootstrap_servers, topic, 0, encode_batch(0, _records("a", 0)))
-    await produce_raw(bootstrap_servers, topic, 0, encode_batch(0, _records("b", 0), codec=ZSTD))
+    await write_hostile_batches(bootstrap_servers, topic)
 
     records = [record async for record in scan(settings, topic)]
 

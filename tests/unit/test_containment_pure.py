@@ -3,7 +3,6 @@ record, throttling log lines, and what a record taken in holds."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from processor.engine.outcome import output_problem
 from processor.engine.recordsize import record_bytes
 from processor.logs import Throttle
 from processor.pipeline import Headers, Output, Source
+from tests.records import FakeRecord
 
 DECLARED = frozenset({"payments-ok", "payments-review"})
 BATCH_HEADER_BYTES = 61  # a v2 record batch's own fields, before its records
@@ -338,17 +338,6 @@ def test_a_throttle_lets_a_line_through_per_interval_and_accounts_for_every_othe
 
 
 # --- take_in ----------------------------------------------------------------------------------
-
-
-@dataclass
-class FakeRecord:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes | None]]
-    timestamp: int
 
 
 @given(

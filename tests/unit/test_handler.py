@@ -26,6 +26,7 @@ from processor.engine.offsets import OffsetTracker
 from processor.engine.recordsize import record_bytes
 from processor.engine.stats import Stats
 from processor.pipeline import Drop, Headers, Output, Reject, Source
+from tests.records import FakeRecord
 
 INPUT = "payments"
 PARTITION = 2
@@ -208,19 +209,6 @@ def make_rig(
         halt=halts.append,
     )
     return Rig(handler, emitter, pipeline, stats, guard, finished, halts)
-
-
-@dataclass
-class FakeRecord:
-    """What the handler reads of an aiokafka ConsumerRecord."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes | None]]
-    timestamp: int
 
 
 def make_item(
