@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
@@ -25,7 +26,7 @@ class Committer:
     def __init__(
         self,
         consumer: AIOKafkaConsumer,
-        trackers: dict[TopicPartition, OffsetTracker],
+        trackers: Mapping[TopicPartition, OffsetTracker],
         stats: Stats,
     ) -> None:
         self._consumer = consumer

@@ -3,7 +3,7 @@
 Each destination partition has its own queue and sender task. A sender fills one batch from the
 head of its queue, sends it, and waits for the broker's acknowledgement before it sends the next,
 so records of one key keep their order even when a batch must be retried. Only after the ack is a
-record handed back (``delivered_many``) to have its source offset marked done. An unavailable topic
+record handed back (``acknowledged``) to have its source offset marked done. An unavailable topic
 is never a record's fault: the sender retries with back-off for as long as it takes, while intake
 pauses because nothing is released. A record the broker refuses for itself (its size, its
 timestamp, a null key on a compacted topic, a policy) is handed back as ``refused``, alone: a
@@ -17,7 +17,7 @@ import random
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
@@ -91,15 +91,8 @@ class Refusal:
     too_large: bool = False
 
 
-class DeliveryListener(Protocol[T]):
-    def delivered_many(self, tokens: Sequence[T]) -> None:
-        """The broker acknowledged the records carrying ``tokens``."""
-
-    def refused(self, topic: str, entry: Entry[T], refusal: Refusal) -> None:
-        """``topic`` will not take this record; it was taken out of the queue."""
-
-    def crashed(self, error: BaseException) -> None:
-        """A sender failed from a bug (not a broker fault)."""
+def _unwired(*_: object) -> None:
+    raise RuntimeError("the emitter reports to no one: call listen() before submit()")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +121,6 @@ class Emitter(Generic[T]):
     def __init__(
         self,
         make_producer: Callable[[], AIOKafkaProducer],
-        listener: DeliveryListener[T],
         stats: Stats,
         backoff: Backoff,
         max_record_bytes: int,
@@ -145,7 +137,11 @@ class Emitter(Generic[T]):
         self._generation = 0
         self._needs_new_producer = False
         self._reset_lock = asyncio.Lock()
-        self._listener = listener
+        # Who hears of each record's end (listen()): its owner when acknowledged, the handler
+        # when refused, the processor when a sender crashes.
+        self._acknowledged: Callable[[Sequence[T]], None] = _unwired
+        self._refused: Callable[[str, Entry[T], Refusal], None] = _unwired
+        self._crashed: Callable[[BaseException], None] = _unwired
         self._stats = stats
         self._backoff = backoff
         self.max_record_bytes = max_record_bytes
@@ -159,6 +155,21 @@ class Emitter(Generic[T]):
         # Why writes to a destination fail right now (readiness says so); cleared on success.
         self.failing: dict[tuple[str, int], str] = {}
         self.pending = 0
+
+    def listen(
+        self,
+        *,
+        acknowledged: Callable[[Sequence[T]], None],
+        refused: Callable[[str, Entry[T], Refusal], None],
+        crashed: Callable[[BaseException], None],
+    ) -> None:
+        """Name who hears what becomes of the records: ``acknowledged(tokens)`` once the broker
+        has them, ``refused(topic, entry, refusal)`` for one ``topic`` will never take (it is out
+        of the queue), ``crashed(error)`` when a sender fails from a bug, not a broker fault.
+
+        Wired after construction: the handler both submits records here and hears of their
+        refusals."""
+        self._acknowledged, self._refused, self._crashed = acknowledged, refused, crashed
 
     async def start_producer(self) -> None:
         """Start the producer (raises KafkaError while the cluster cannot be reached)."""
@@ -188,7 +199,7 @@ class Emitter(Generic[T]):
         token: T,
         timestamp_ms: int | None = None,
     ) -> None:
-        """Queue one record for ``topic``; ``token`` comes back through ``delivered``."""
+        """Queue one record for ``topic``; ``token`` comes back once it is acknowledged."""
         self.pending += 1
         # tuple.__new__ skips the NamedTuple's Python-level constructor (this runs per record).
         entry: Entry[T] = _new(Entry, (key, value, headers, timestamp_ms, token))
@@ -275,7 +286,7 @@ class Emitter(Generic[T]):
         self._tasks.discard(task)
         error = None if task.cancelled() else task.exception()
         if error is not None:
-            self._listener.crashed(error)
+            self._crashed(error)
 
     def _live_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -295,11 +306,11 @@ class Emitter(Generic[T]):
                 queue.singles = max(queue.singles - count, 0)
             if refusal is not None:
                 self.pending -= 1
-                self._listener.refused(topic, records.popleft(), refusal)
+                self._refused(topic, records.popleft(), refusal)
                 continue
             self.pending -= count
             acknowledged[topic] += count
-            self._listener.delivered_many([records.popleft().token for _ in range(count)])
+            self._acknowledged([records.popleft().token for _ in range(count)])
 
     async def _send_head(
         self, topic: str, partition: int, queue: _PartitionQueue[T]
@@ -344,7 +355,6 @@ class Emitter(Generic[T]):
                 self.failing[(topic, partition)] = f"cannot write to {topic}/{partition}: {exc!r}"
                 await asyncio.sleep(self._backoff.delay_s(attempt))
                 continue
-            self._stats.delivered += count
             if self.failing:
                 self.failing.pop((topic, partition), None)
             return count, None

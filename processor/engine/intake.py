@@ -9,7 +9,7 @@ partitions raw instead (:mod:`processor.engine.rawread`) and goes on past the re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -36,13 +36,13 @@ WARNING_INTERVAL_S = 30.0
 
 
 class Intake:
-    """The consumer loop. ``trackers`` is shared with the rebalance handler and the committer."""
+    """The consumer loop: takes records in under their partition's tracker (``tracker_for``)."""
 
     def __init__(
         self,
         consumer: AIOKafkaConsumer,
         flow: FlowControl,
-        trackers: dict[TopicPartition, OffsetTracker],
+        tracker_for: Callable[[TopicPartition], OffsetTracker],
         workers: Workers,
         stats: Stats,
         backoff: Backoff,
@@ -50,7 +50,7 @@ class Intake:
     ) -> None:
         self._consumer = consumer
         self._flow = flow
-        self._trackers = trackers
+        self._tracker_for = tracker_for
         self._workers = workers
         self._stats = stats
         self._backoff = backoff
@@ -88,10 +88,7 @@ class Intake:
                 self._take(tp, records)
 
     def _take(self, tp: TopicPartition, records: Sequence[Any]) -> list[Any]:
-        tracker = self._trackers.get(tp)
-        if tracker is None:  # records can only come for assigned partitions; be safe anyway
-            tracker = self._trackers[tp] = OffsetTracker()
-        items, size = take_in(records, tracker)
+        items, size = take_in(records, self._tracker_for(tp))
         self._flow.admit_many(len(items), size)
         self._workers.put_many(items)
         self._stats.consumed += len(items)

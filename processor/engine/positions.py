@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -27,8 +27,8 @@ class PartitionPosition:
 
 def partition_positions(
     consumer: AIOKafkaConsumer,
-    trackers: dict[TopicPartition, OffsetTracker],
-    committed: dict[tuple[str, int], int],
+    trackers: Mapping[TopicPartition, OffsetTracker],
+    committed: Mapping[tuple[str, int], int],
 ) -> list[PartitionPosition]:
     positions = []
     for tp in sorted(consumer.assignment()):

@@ -1,24 +1,27 @@
-"""The processor: wires intake, workers, emitter and commits, and runs them until told to stop.
+"""The processor: wires intake, workers, handler, emitter and assignments, and runs them.
 
 consumer -> Intake -> Workers -> RecordHandler -> Emitter -> broker ack
-               ^                                                |
-               +---- FlowControl / OffsetTracker <-- finish <---+
+               ^                      ^ refused      |            |
+               |                      +--------------+            |
+               +-- FlowControl <-- Assignments (trackers, commits) <--+ acknowledged
+
+It does wiring and lifecycle only: start-up, serving, the drain, closing, halting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
 from processor.config import Settings, kafka_client_options
+from processor.engine.assignments import Assignments
 from processor.engine.cancel import cancel_and_wait
-from processor.engine.commit import Committer
-from processor.engine.emit import Backoff, Emitter, Entry, Refusal
+from processor.engine.emit import Backoff, Emitter
 from processor.engine.flow import FlowControl
 from processor.engine.gc_thresholds import tune_garbage_collector
 from processor.engine.guard import DeadLetterGuard
@@ -26,7 +29,6 @@ from processor.engine.handle import RecordHandler
 from processor.engine.inflight import InFlight
 from processor.engine.intake import Intake
 from processor.engine.latency import LatencyHistogram
-from processor.engine.offsets import OffsetTracker
 from processor.engine.positions import PartitionPosition, partition_positions
 from processor.engine.stats import Stats
 from processor.engine.workers import Workers
@@ -61,21 +63,21 @@ class Processor:
         self.flow = FlowControl(
             settings.queue_max_records, settings.queue_max_bytes, settings.queue_resume_ratio
         )
-        self.trackers: dict[TopicPartition, OffsetTracker] = {}
         self.halted: str | None = None
-        self.joined = False  # a partition assignment arrived (readiness)
         self.starting: str | None = None  # what start-up waits for (readiness)
-        self.latency = LatencyHistogram()
         self._stop = asyncio.Event()
         self._stopped_at: float | None = None  # time.monotonic() of the first stop()
+        self._crash: BaseException | None = None
         backoff = self._backoff = Backoff(settings.retry_backoff_s, settings.retry_backoff_max_s)
         self.consumer = _consumer(settings)
+        self.assignments = Assignments(self.consumer, self.flow, self.stats,
+                                       settings.revoke_timeout_s)  # fmt: skip
+        self.committer = self.assignments.committer
         self.emitter: Emitter[InFlight] = Emitter(
-            lambda: _producer(settings), self, self.stats, backoff,
+            lambda: _producer(settings), self.stats, backoff,
             max_record_bytes=settings.max_request_size - RECORD_OVERHEAD_BYTES,
             make_single_producer=lambda: _producer(settings, idempotent=False),
         )  # fmt: skip
-        self._crash: BaseException | None = None
         self.handler = RecordHandler(
             pipeline=pipeline,
             emitter=self.emitter,
@@ -87,13 +89,14 @@ class Processor:
             max_attempts=settings.handler_max_attempts,
             route_timeout_s=settings.route_timeout_s,
             backoff=backoff,
-            finish=self.delivered,
+            finish=self.assignments.finish,
             halt=self.halt,
         )
+        self.emitter.listen(acknowledged=self.assignments.finish_all,
+                            refused=self.handler.refused, crashed=self.crashed)  # fmt: skip
         self.workers = Workers(settings.workers, self.handler.handle, self.handler.contain)
-        self.intake = Intake(self.consumer, self.flow, self.trackers, self.workers, self.stats,
-                             backoff, settings.max_partition_fetch_bytes)  # fmt: skip
-        self.committer = Committer(self.consumer, self.trackers, self.stats)
+        self.intake = Intake(self.consumer, self.flow, self.assignments.tracker, self.workers,
+                             self.stats, backoff, settings.max_partition_fetch_bytes)  # fmt: skip
 
     @property
     def stopping(self) -> bool:
@@ -234,7 +237,7 @@ class Processor:
 
     async def _close(self) -> None:
         """Stop everything, the producer's flush within what is left of the shutdown timeout."""
-        self.joined = False
+        self.assignments.joined = False
         await self.workers.stop()
         try:  # leaves the group; nothing is committed here
             await asyncio.wait_for(self.consumer.stop(), CLOSE_GRACE_S)
@@ -253,52 +256,15 @@ class Processor:
             log.warning("producer_close_failed", error=repr(exc))
         log.info("stopped", halted=self.halted)
 
-    def delivered(self, item: InFlight) -> None:
-        """An outcome is acknowledged (or a record dropped): its offset is done."""
-        self.delivered_many((item,))
-
-    def delivered_many(self, items: Iterable[InFlight]) -> None:
-        """A batch was acknowledged: mark every offset done and free what it held."""
-        stamps: list[int] = []
-        left_window = size = 0
-        for item in items:
-            tracker, source = item.tracker, item.source
-            left = tracker.mark_done(source.offset)
-            if not tracker.revoked:  # a revoked partition's window was released already
-                left_window += left
-                stamps.append(source.timestamp_ms)
-            size += item.size
-        self.latency.observe_all_since(stamps)
-        flow = self.flow
-        flow.release(left_window, size)
-        if flow.records == 0:
-            self.committer.caught_up()
-
-    async def revoke(self, partitions: set[TopicPartition]) -> None:
-        """Before the group rebalances: release queued work, drain in-flight work, commit."""
-        owned = {tp: self.trackers[tp] for tp in partitions if tp in self.trackers}
-        released = self.workers.release_queued({(tp.topic, tp.partition) for tp in owned})
-        for item in released:
-            self.flow.release(0, item.size)
-        self.stats.released_on_revoke += len(released)
-        left = _count_by_partition(released)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.revoke_timeout_s
-        while loop.time() < deadline and any(
-            t.in_flight > left.get((tp.topic, tp.partition), 0) for tp, t in owned.items()
-        ):
-            await asyncio.sleep(0.01)
-        await self.committer.commit(set(owned))
-        for tp, tracker in owned.items():
-            tracker.revoked = True
-            self.flow.release(tracker.window, 0)
-            del self.trackers[tp]
-        log.info("partitions_revoked", partitions=sorted(map(str, owned)), released=len(released))
-
-    def refused(self, topic: str, entry: Entry[InFlight], refusal: Refusal) -> None:
-        self.handler.refused(topic, entry, refusal)
-
     # What telemetry reads (processor.engine.view.EngineView), besides the attributes above.
+    @property
+    def latency(self) -> LatencyHistogram:
+        return self.assignments.latency
+
+    @property
+    def joined(self) -> bool:
+        return self.assignments.joined
+
     @property
     def dead_letter_topic(self) -> str:
         return self.settings.dead_letter_topic
@@ -316,7 +282,9 @@ class Processor:
         return self.emitter.started
 
     def positions(self) -> list[PartitionPosition]:
-        return partition_positions(self.consumer, self.trackers, self.committer.committed)
+        return partition_positions(
+            self.consumer, self.assignments.trackers, self.committer.committed
+        )
 
     @property
     def trouble(self) -> str | None:
@@ -325,34 +293,23 @@ class Processor:
             return self.starting
         return next(iter(self.emitter.failing.values()), None) or self.intake.trouble
 
-    def assign(self, partitions: set[TopicPartition]) -> None:
-        self.stats.rebalances += 1
-        self.joined = True
-        for tp in partitions:
-            self.trackers[tp] = OffsetTracker()
-            # Offsets only go forward within an assignment; a new one starts where the group is.
-            self.committer.committed.pop((tp.topic, tp.partition), None)
-        self.intake.reapply_pause(partitions)
-        log.info("partitions_assigned", partitions=sorted(map(str, partitions)))
-
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """The group's rebalance callbacks: the workers let go of queued records, intake pauses
+    anew, and the assignments do the rest."""
+
     def __init__(self, processor: Processor) -> None:
         self._processor = processor
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self._processor.revoke(set(revoked))
+        p = self._processor
+        keys = {(tp.topic, tp.partition) for tp in revoked if tp in p.assignments.trackers}
+        await p.assignments.revoke(set(revoked), p.workers.release_queued(keys))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self._processor.assign(set(assigned))
-
-
-def _count_by_partition(items: list[InFlight]) -> dict[tuple[str, int], int]:
-    counts: dict[tuple[str, int], int] = {}
-    for item in items:
-        key = (item.source.topic, item.source.partition)
-        counts[key] = counts.get(key, 0) + 1
-    return counts
+        p = self._processor
+        p.assignments.assign(set(assigned))
+        p.intake.reapply_pause(set(assigned))
 
 
 def _consumer(s: Settings) -> AIOKafkaConsumer:

@@ -13,7 +13,6 @@ class Stats:
     acknowledged: Counter[str] = field(default_factory=Counter)
     dead_lettered: Counter[tuple[str, str]] = field(default_factory=Counter)  # (stage, class)
     dropped: int = 0
-    delivered: int = 0
     handler_retries: int = 0
     producer_retries: int = 0
     pauses: int = 0

@@ -52,7 +52,7 @@ class ProcessorCollector(Collector):
         yield _counter(
             "records_acknowledged",
             "Outputs and dead letters acknowledged by the broker.",
-            stats.delivered,
+            sum(stats.acknowledged.values()),
         )
         yield _counter(
             "records_released_on_revoke",

@@ -154,7 +154,7 @@ class FakeCluster:
         """Answer the oldest held send."""
         self.answer(*self.held.pop(0))
 
-    def delivered(self, topic: str = OUT) -> list[bytes | None]:
+    def stored(self, topic: str = OUT) -> list[bytes | None]:
         return [value for send in self.acked if send.topic == topic for value in send.values]
 
 
@@ -208,14 +208,16 @@ class FakeProducer:
 
 
 class FakeListener:
+    """Hears what the emitter reports, as the assignments, the handler and the processor do."""
+
     def __init__(self) -> None:
-        self.delivered: list[str] = []
+        self.acknowledged: list[str] = []
         self.refusals: list[tuple[str, Entry[str], Refusal]] = []
         self.crashes: list[BaseException] = []
         self.on_event: Callable[[], None] = lambda: None
 
-    def delivered_many(self, tokens: Sequence[str]) -> None:
-        self.delivered.extend(tokens)
+    def acknowledge(self, tokens: Sequence[str]) -> None:
+        self.acknowledged.extend(tokens)
         self.on_event()
 
     def refused(self, topic: str, entry: Entry[str], refusal: Refusal) -> None:
@@ -282,7 +284,10 @@ async def running(
     stats = Stats()
     backoff = CountingBackoff()
     emitter: Emitter[str] = Emitter(
-        cluster.make_producer, listener, stats, cast(Backoff, backoff), max_record_bytes
+        cluster.make_producer, stats, cast(Backoff, backoff), max_record_bytes
+    )
+    emitter.listen(
+        acknowledged=listener.acknowledge, refused=listener.refused, crashed=listener.crashed
     )
     await emitter.start_producer()
     await emitter.learn_partitions(list(cluster.partitions))
@@ -304,10 +309,10 @@ async def test_records_of_one_partition_are_delivered_in_order_one_batch_at_a_ti
             await asyncio.sleep(0.01)
             assert len(cluster.sends) == sends  # the next batch waits for this one's ack
             cluster.release()
-        await eventually(lambda: len(rig.listener.delivered) == 8)
+        await eventually(lambda: len(rig.listener.acknowledged) == 8)
         assert [len(send.records) for send in cluster.sends] == [3, 3, 2]
-        assert rig.listener.delivered == rig.submitted
-        assert cluster.delivered() == [token.encode() for token in rig.submitted]
+        assert rig.listener.acknowledged == rig.submitted
+        assert cluster.stored() == [token.encode() for token in rig.submitted]
         assert rig.emitter.pending == 0
 
 
@@ -323,7 +328,7 @@ async def test_a_connection_error_is_retried_with_back_off_until_the_batch_is_de
         cluster.judge = outage
         rig.submit("a")
         rig.submit("b")
-        await eventually(lambda: rig.listener.delivered == ["a", "b"])
+        await eventually(lambda: rig.listener.acknowledged == ["a", "b"])
         assert rig.backoff.attempts == [1, 2, 3]
         assert rig.stats.producer_retries == 3
         assert [send.values for send in cluster.sends] == [[b"a", b"b"]] * 4
@@ -351,8 +356,8 @@ async def test_a_batch_refused_for_one_record_is_split_until_only_that_record_is
         rig.cluster.judge = lambda send: error() if b"bad" in send.values else None
         for index in range(8):
             rig.submit(f"r{index}", b"bad" if index == 5 else None)
-        await eventually(lambda: len(rig.listener.delivered) == 7)
-        assert rig.listener.delivered == [f"r{index}" for index in range(8) if index != 5]
+        await eventually(lambda: len(rig.listener.acknowledged) == 7)
+        assert rig.listener.acknowledged == [f"r{index}" for index in range(8) if index != 5]
         [(topic, entry, refusal)] = rig.listener.refusals
         assert (topic, entry.token, entry.value) == (OUT, "r5", b"bad")
         assert (refusal.error_class, refusal.too_large) == (error_class, False)
@@ -371,7 +376,7 @@ async def test_a_single_record_the_broker_finds_too_large_is_refused_as_too_larg
         rig.submit("huge", b"huge")
         await eventually(lambda: len(rig.listener.refusals) == 1)
         rig.submit("after")
-        await eventually(lambda: rig.listener.delivered == ["after"])
+        await eventually(lambda: rig.listener.acknowledged == ["after"])
         [(_, entry, refusal)] = rig.listener.refusals
         assert (entry.token, refusal.error_class, refusal.too_large) == (
             "huge",
@@ -385,7 +390,7 @@ async def test_a_head_record_larger_than_max_record_bytes_is_refused_without_bei
     async with running(max_record_bytes=1_000) as rig:
         rig.submit("big", b"b" * 2_000)
         rig.submit("small")
-        await eventually(lambda: rig.listener.delivered == ["small"])
+        await eventually(lambda: rig.listener.acknowledged == ["small"])
         [(_, entry, refusal)] = rig.listener.refusals
         assert (entry.token, refusal.error_class, refusal.too_large) == (
             "big",
@@ -401,7 +406,7 @@ async def test_a_header_without_a_value_never_breaks_the_size_check() -> None:
         rig.submit("too-big", b"v" * 2_000, headers=(("trace-id", None),))
         rig.submit("fits", headers=(("trace-id", None), ("h", b"1")))
         await eventually(lambda: len(rig.listener.refusals) == 1)
-        await eventually(lambda: rig.listener.delivered == ["fits"])
+        await eventually(lambda: rig.listener.acknowledged == ["fits"])
         assert rig.listener.refused_tokens == ["too-big"]
         assert rig.listener.crashes == []
 
@@ -411,7 +416,7 @@ async def test_a_record_the_client_cannot_encode_is_refused_alone_and_the_sender
         rig.submit("g1")
         rig.submit("bad", headers=(("trace-\udcff", b"1"),))  # not UTF-8 (surrogateescape)
         rig.submit("g2")
-        await eventually(lambda: rig.listener.delivered == ["g1", "g2"])
+        await eventually(lambda: rig.listener.acknowledged == ["g1", "g2"])
         [(_, entry, refusal)] = rig.listener.refusals
         assert (entry.token, refusal.error_class, refusal.too_large) == (
             "bad",
@@ -431,7 +436,7 @@ async def test_a_producer_that_cannot_be_replaced_yet_neither_crashes_nor_is_wri
         cluster.start_failures = 3  # the cluster is unreachable when the producer is replaced
         for token in ("bad", "g1", "g2"):
             rig.submit(token)
-        await eventually(lambda: rig.listener.delivered == ["g1", "g2"])
+        await eventually(lambda: rig.listener.acknowledged == ["g1", "g2"])
         assert rig.listener.refused_tokens == ["bad"]
         assert rig.listener.crashes == []
         assert cluster.through_broken == []
@@ -442,7 +447,7 @@ async def test_a_producer_that_cannot_be_replaced_yet_neither_crashes_nor_is_wri
 async def test_close_returns_within_its_timeout_even_when_the_producer_never_stops() -> None:
     async with running() as rig:
         rig.submit("a")
-        await eventually(lambda: rig.listener.delivered == ["a"])
+        await eventually(lambda: rig.listener.acknowledged == ["a"])
         rig.cluster.stop_hangs = True
         started = time.monotonic()
         async with asyncio.timeout(2):
@@ -473,12 +478,12 @@ async def test_acknowledged_counts_per_topic_only_ever_go_up() -> None:
             value = b"bad" if index % 7 == 3 else b"x" * 6_000 if index == 11 else None
             topic = DLQ if index % 5 == 0 else OUT
             rig.submit(f"r{index}", value, topic=topic, key=str(index % 4).encode())
-        await eventually(lambda: len(rig.listener.delivered) + len(rig.listener.refusals) == 30)
+        await eventually(lambda: len(rig.listener.acknowledged) + len(rig.listener.refusals) == 30)
         for topic in (OUT, DLQ):
             counts = [snapshot.get(topic, 0) for snapshot in snapshots]
             assert counts == sorted(counts)
-            assert rig.stats.acknowledged[topic] == len(cluster.delivered(topic))
-        assert sum(rig.stats.acknowledged.values()) == len(rig.listener.delivered)
+            assert rig.stats.acknowledged[topic] == len(cluster.stored(topic))
+        assert sum(rig.stats.acknowledged.values()) == len(rig.listener.acknowledged)
         assert len(rig.listener.refusals) == 5  # refused records are not acknowledged
         assert rig.stats.producer_retries > len(rig.listener.refusals)  # and some were retried
 
@@ -493,7 +498,7 @@ async def test_keys_longer_than_the_cache_limit_are_not_cached_and_partition_by_
     async with running(cluster, max_record_bytes=1_000_000) as rig:
         for index, key in enumerate(keys):
             rig.submit(f"r{index}", b"v", key=key)
-        await eventually(lambda: len(rig.listener.delivered) == len(keys))
+        await eventually(lambda: len(rig.listener.acknowledged) == len(keys))
         assert all(len(key) <= MAX_CACHED_KEY_BYTES for key in rig.emitter._hashes)
         assert rig.emitter._hashed_bytes <= KEY_HASH_CACHE_BYTES
         partition_of = {
@@ -515,7 +520,7 @@ async def test_a_repeated_short_key_is_hashed_once(monkeypatch: pytest.MonkeyPat
     async with running(FakeCluster({OUT: 4})) as rig:
         for index in range(20):
             rig.submit(f"r{index}", key=b"acct-1")
-        await eventually(lambda: len(rig.listener.delivered) == 20)
+        await eventually(lambda: len(rig.listener.acknowledged) == 20)
         assert hashed == [b"acct-1"]
         assert cluster_partitions(rig) == {(murmur2(b"acct-1") & 0x7FFFFFFF) % 4}
 
@@ -542,7 +547,7 @@ async def test_a_record_with_any_unencodable_header_name_is_refused_not_crashed(
         rig.submit("bad", headers=(("trace-\ud800", b"1"),))
         rig.submit("good")
         async with asyncio.timeout(1):
-            while not rig.listener.crashes and rig.listener.delivered != ["good"]:
+            while not rig.listener.crashes and rig.listener.acknowledged != ["good"]:
                 await asyncio.sleep(0.001)
         assert rig.listener.crashes == []
         assert rig.listener.refused_tokens == ["bad"]

@@ -1,0 +1,116 @@
+"""The partitions this instance holds, and what finishing a record releases.
+
+One owner for the state of an assignment: the offset tracker of each held partition (intake
+tracks what it takes in, the committer reads them), the room a finished record frees in flow
+control, the latency of acknowledged records, and the two rebalance transitions. ``assign``
+starts every partition afresh; ``revoke`` lets go of queued work, waits for what is in flight,
+commits it and fences the old trackers, so a late acknowledgement can never be committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from processor.engine.commit import Committer
+from processor.engine.flow import FlowControl
+from processor.engine.inflight import InFlight
+from processor.engine.latency import LatencyHistogram
+from processor.engine.offsets import OffsetTracker
+from processor.engine.stats import Stats
+from processor.logs import get_logger
+
+log = get_logger("processor.engine.assignments")
+
+# How often a revoke looks whether the in-flight records of its partitions have finished.
+REVOKE_POLL_S = 0.01
+
+
+class Assignments:
+    """Offset trackers of the held partitions, their commits, and what a finished record frees."""
+
+    def __init__(
+        self, consumer: AIOKafkaConsumer, flow: FlowControl, stats: Stats, revoke_timeout_s: float
+    ) -> None:
+        self._flow = flow
+        self._stats = stats
+        self._revoke_timeout_s = revoke_timeout_s
+        self._trackers: dict[TopicPartition, OffsetTracker] = {}
+        self.committer = Committer(consumer, self._trackers, stats)
+        self.latency = LatencyHistogram()
+        self.joined = False  # an assignment arrived and the instance is not closing (readiness)
+
+    @property
+    def trackers(self) -> Mapping[TopicPartition, OffsetTracker]:
+        """The held partitions' trackers, to read (only this class changes the map)."""
+        return self._trackers
+
+    def tracker(self, tp: TopicPartition) -> OffsetTracker:
+        """The tracker records of ``tp`` are taken in under."""
+        tracker = self._trackers.get(tp)
+        if tracker is None:  # records only come for assigned partitions; be safe anyway
+            tracker = self._trackers[tp] = OffsetTracker()
+        return tracker
+
+    def finish(self, item: InFlight) -> None:
+        """``item`` needs nothing more (dropped, or let go after its partition was revoked)."""
+        self.finish_all((item,))
+
+    def finish_all(self, items: Iterable[InFlight]) -> None:
+        """The outcomes of ``items`` are acknowledged: their offsets are done, their room free."""
+        stamps: list[int] = []
+        left_window = size = 0
+        for item in items:
+            tracker, source = item.tracker, item.source
+            left = tracker.mark_done(source.offset)
+            if not tracker.revoked:  # a revoked partition's window was released already
+                left_window += left
+                stamps.append(source.timestamp_ms)
+            size += item.size
+        self.latency.observe_all_since(stamps)
+        flow = self._flow
+        flow.release(left_window, size)
+        if flow.records == 0:
+            self.committer.caught_up()
+
+    def assign(self, partitions: set[TopicPartition]) -> None:
+        """A new assignment: each partition starts where the group committed."""
+        self._stats.rebalances += 1
+        self.joined = True
+        for tp in partitions:
+            self._trackers[tp] = OffsetTracker()
+            # Offsets only go forward within an assignment; a new one starts where the group is.
+            self.committer.committed.pop((tp.topic, tp.partition), None)
+        log.info("partitions_assigned", partitions=sorted(map(str, partitions)))
+
+    async def revoke(self, partitions: set[TopicPartition], released: list[InFlight]) -> None:
+        """Let go of ``partitions``: ``released`` are their queued records, taken out of the
+        workers; wait (up to the revoke timeout) for the rest in flight, commit, fence."""
+        owned = {tp: self._trackers[tp] for tp in partitions if tp in self._trackers}
+        flow = self._flow
+        for item in released:
+            flow.release(0, item.size)  # their window is released with their tracker below
+        self._stats.released_on_revoke += len(released)
+        left = _count_by_partition(released)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._revoke_timeout_s
+        while loop.time() < deadline and any(
+            t.in_flight > left.get((tp.topic, tp.partition), 0) for tp, t in owned.items()
+        ):
+            await asyncio.sleep(REVOKE_POLL_S)
+        await self.committer.commit(set(owned))
+        for tp, tracker in owned.items():
+            tracker.revoked = True
+            flow.release(tracker.window, 0)
+            del self._trackers[tp]
+        log.info("partitions_revoked", partitions=sorted(map(str, owned)), released=len(released))
+
+
+def _count_by_partition(items: list[InFlight]) -> dict[tuple[str, int], int]:
+    counts: dict[tuple[str, int], int] = {}
+    for item in items:
+        key = (item.source.topic, item.source.partition)
+        counts[key] = counts.get(key, 0) + 1
+    return counts

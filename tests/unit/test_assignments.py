@@ -1,0 +1,138 @@
+"""Assignments: what a finished record frees, and the rebalance transitions, in process.
+
+A fake consumer stands in for aiokafka's (the committer only calls ``commit(offsets)``); the
+records are taken in the way intake takes them in, through ``take_in``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import cast
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from hypothesis import given
+from hypothesis import strategies as st
+
+from processor.engine.assignments import Assignments
+from processor.engine.flow import FlowControl
+from processor.engine.inflight import InFlight, take_in
+from processor.engine.stats import Stats
+from tests.records import FakeRecord
+
+TP0 = TopicPartition("payments", 0)
+TP1 = TopicPartition("payments", 1)
+
+
+class FakeConsumer:
+    def __init__(self) -> None:
+        self.commits: list[dict[TopicPartition, int]] = []
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.commits.append(dict(offsets))
+
+
+class Rig:
+    def __init__(self, revoke_timeout_s: float = 1.0) -> None:
+        self.consumer = FakeConsumer()
+        self.flow = FlowControl(max_records=1000, max_bytes=1_000_000)
+        self.stats = Stats()
+        self.assignments = Assignments(
+            cast(AIOKafkaConsumer, self.consumer), self.flow, self.stats, revoke_timeout_s
+        )
+
+    def take(
+        self, tp: TopicPartition, offsets: range, value: bytes = b"0123456789"
+    ) -> list[InFlight]:
+        now_ms = int(time.time() * 1000)
+        records = [
+            FakeRecord(tp.topic, tp.partition, offset, None, value, [], now_ms)
+            for offset in offsets
+        ]
+        items, size = take_in(records, self.assignments.tracker(tp))
+        self.flow.admit_many(len(items), size)
+        return items
+
+
+def test_finishing_frees_the_window_and_the_bytes_and_observes_latency() -> None:
+    rig = Rig()
+    rig.assignments.assign({TP0})
+    items = rig.take(TP0, range(5))
+    assert (rig.flow.records, rig.flow.bytes) == (5, 50)
+    rig.assignments.finish_all(items[1:])  # offset 0 holds the window
+    assert (rig.flow.records, rig.flow.bytes) == (5, 10)
+    rig.assignments.finish(items[0])
+    assert (rig.flow.records, rig.flow.bytes) == (0, 0)
+    assert rig.assignments.latency.count == 5
+    assert rig.assignments.trackers[TP0].committable() == 5
+
+
+@given(st.permutations(range(12)), st.integers(1, 12))
+def test_whatever_the_order_of_acknowledgements_everything_is_freed(
+    order: list[int], chunk: int
+) -> None:
+    rig = Rig()
+    rig.assignments.assign({TP0})
+    items = rig.take(TP0, range(12))
+    for start in range(0, len(order), chunk):
+        rig.assignments.finish_all([items[i] for i in order[start : start + chunk]])
+        done = set(order[: start + chunk])
+        first_open = min(set(range(12)) - done, default=12)
+        assert rig.flow.records == 12 - first_open
+    assert (rig.flow.records, rig.flow.bytes) == (0, 0)
+
+
+async def test_revoke_lets_queued_records_go_waits_for_in_flight_ones_and_commits() -> None:
+    rig = Rig()
+    rig.assignments.assign({TP0, TP1})
+    items = rig.take(TP0, range(4))
+    kept = rig.take(TP1, range(2))
+    rig.assignments.finish_all(items[:2])
+    in_flight, queued = items[2], items[3]  # the workers hand back the queued one
+
+    async def acknowledge_later() -> None:
+        await asyncio.sleep(0.05)
+        rig.assignments.finish(in_flight)
+
+    late = asyncio.create_task(acknowledge_later())
+    await rig.assignments.revoke({TP0}, [queued])
+    await late
+    assert rig.consumer.commits == [{TP0: 3}]  # through the in-flight one; the queued is redone
+    assert TP0 not in rig.assignments.trackers and TP1 in rig.assignments.trackers
+    assert items[0].tracker.revoked
+    assert rig.stats.released_on_revoke == 1
+    assert (rig.flow.records, rig.flow.bytes) == (2, 20)  # only TP1's records are held
+    rig.assignments.finish_all(kept)
+    assert (rig.flow.records, rig.flow.bytes) == (0, 0)
+
+
+async def test_an_acknowledgement_after_the_revoke_frees_bytes_but_is_never_committed() -> None:
+    rig = Rig(revoke_timeout_s=0.02)
+    rig.assignments.assign({TP0})
+    items = rig.take(TP0, range(3))
+    rig.assignments.finish(items[0])
+    await rig.assignments.revoke({TP0}, [])  # offsets 1 and 2 are still in flight
+    assert rig.consumer.commits == [{TP0: 1}]
+    assert (rig.flow.records, rig.flow.bytes) == (0, 20)
+    observed = rig.assignments.latency.count
+    rig.assignments.finish_all(items[1:])
+    assert (rig.flow.records, rig.flow.bytes) == (0, 0)
+    assert rig.assignments.latency.count == observed  # not this instance's records any more
+    await rig.assignments.committer.commit()
+    assert rig.consumer.commits == [{TP0: 1}]
+
+
+async def test_a_new_assignment_starts_where_the_group_is_even_below_an_earlier_commit() -> None:
+    rig = Rig()
+    rig.assignments.assign({TP0})
+    rig.assignments.finish_all(rig.take(TP0, range(10, 20)))
+    await rig.assignments.committer.commit()
+    first = rig.assignments.tracker(TP0)
+    await rig.assignments.revoke({TP0}, [])
+    rig.assignments.assign({TP0})  # another member committed less meanwhile (it redid records)
+    assert rig.assignments.tracker(TP0) is not first
+    rig.assignments.finish_all(rig.take(TP0, range(5, 8)))
+    await rig.assignments.committer.commit()
+    assert rig.consumer.commits == [{TP0: 20}, {TP0: 8}]
+    assert rig.stats.rebalances == 2
+    assert rig.assignments.joined
