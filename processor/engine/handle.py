@@ -171,7 +171,11 @@ class RecordHandler:
                 self._dead_letter(item, problem)
                 return
             if self._guard.observe(False):
-                return  # halted: the processor stops without committing this record
+                # The flood guard tripped on an earlier dead letter and the processor is
+                # halting. This output is fine, yet it is deliberately not written: the halt
+                # commits nothing more, so the record is read again after the restart, and
+                # writing it now would only duplicate it then.
+                return
             topic, value, key, headers, event_id = outcome
             added: Headers = ((SOURCE, source_header(item.source)),)
             if event_id is not None:
@@ -186,7 +190,7 @@ class RecordHandler:
             self._dead_letter(item, Cause("route", error_class or "Rejected", reason))
         elif isinstance(outcome, Drop):
             if self._guard.observe(False):
-                return
+                return  # halting, as for an output above: not finished, so never committed
             self._stats.dropped += 1
             self._finish(item)
         else:

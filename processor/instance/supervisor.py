@@ -42,6 +42,7 @@ from processor.telemetry.http import (
     HttpServer,
     Response,
 )
+from processor.telemetry.names import PROCESS_UP
 
 log = get_logger("processor.instance.supervisor")
 
@@ -192,12 +193,12 @@ class Supervisor:
 
     async def metrics(self) -> Response:
         answers = await self._ask_all(METRICS_PATH)
+        name = PROCESS_UP.name
         up = [
-            "# HELP processor_process_up Whether the process answered this scrape (1) or not (0).",
-            "# TYPE processor_process_up gauge",
-            *(f'processor_process_up{{process="{i}"}} {int(a.status == 200)}'
-              for i, a in enumerate(answers)),
-        ]  # fmt: skip
+            f"# HELP {name} {PROCESS_UP.help}",
+            f"# TYPE {name} {PROCESS_UP.kind}",
+            *(f'{name}{{process="{i}"}} {int(a.status == 200)}' for i, a in enumerate(answers)),
+        ]
         texts = [(str(i), a.body.decode()) for i, a in enumerate(answers) if a.status == 200]
         body = "\n".join(up) + "\n" + merge_metrics(texts)
         return Response(200, body.encode(), METRICS_CONTENT_TYPE)

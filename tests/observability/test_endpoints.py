@@ -10,6 +10,7 @@ from processor.config import Settings
 from processor.engine.processor import EXIT_HALTED, Processor
 from processor.pipelines.transactions import pipeline as transactions
 from processor.telemetry.http import HEALTH_PATH, METRICS_CONTENT_TYPE, METRICS_PATH, READY_PATH
+from processor.telemetry.names import PROCESS_METRICS
 from processor.telemetry.observability import Observability, RateMeter
 from tests.kafka_support import (
     all_committed,
@@ -24,33 +25,7 @@ from tests.observability.http_client import free_port, get, wait_for_status
 
 RECORDS = 300
 
-NAMED_METRICS = {
-    "processor_records_consumed",
-    "processor_records_routed",
-    "processor_records_dead_lettered",
-    "processor_records_dropped",
-    "processor_records_acknowledged",
-    "processor_record_latency_seconds",
-    "processor_queue_records",
-    "processor_queue_bytes",
-    "processor_queue_capacity_records",
-    "processor_queue_capacity_bytes",
-    "processor_intake_paused",
-    "processor_paused_partitions",
-    "processor_assigned_partitions",
-    "processor_pauses",
-    "processor_resumes",
-    "processor_commits",
-    "processor_commit_failures",
-    "processor_committed_offset",
-    "processor_high_watermark_offset",
-    "processor_consumer_lag_records",
-    "processor_rebalances",
-    "processor_producer_retries",
-    "processor_handler_retries",
-    "processor_ready",
-    "processor_event_loop_lag_seconds",
-}
+NAMED_METRICS = {metric.name for metric in PROCESS_METRICS}
 
 
 def settings_with_http(bootstrap: str, name: str) -> Settings:

@@ -98,7 +98,8 @@ async def test_revoke_lets_queued_records_go_waits_for_in_flight_ones_and_commit
     await rig.assignments.revoke({TP0}, [queued])
     await late
     assert rig.consumer.commits == [{TP0: 3}]  # through the in-flight one; the queued is redone
-    assert TP0 not in rig.assignments.trackers and TP1 in rig.assignments.trackers
+    assert TP0 not in rig.assignments.trackers
+    assert TP1 in rig.assignments.trackers
     assert items[0].tracker.revoked
     assert rig.stats.released_on_revoke == 1
     assert (rig.flow.records, rig.flow.bytes) == (2, 20)  # only TP1's records are held
