@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -9,6 +10,8 @@ from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "PROCESSOR_"
+# Settings that were replaced: naming the old one fails, rather than being silently ignored.
+RENAMED = {"workers": "concurrency"}
 DEFAULT_PIPELINE = "processor.pipelines.transactions:pipeline"
 DAY_MS = 24 * 60 * 60 * 1000
 
@@ -35,7 +38,19 @@ class Settings(BaseSettings):
     queue_max_records: int = Field(10_000, ge=1)
     queue_max_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     queue_resume_ratio: float = Field(0.5, ge=0.0, lt=1.0)
-    workers: int = Field(8, ge=1, le=1024)
+    concurrency: int = Field(
+        1000, ge=1, le=100_000, description="records being routed at once, per process"
+    )
+    ordering: Literal["key", "partition", "none"] = Field(
+        "key", description="what never overlaps and finishes in input order"
+    )
+    executor_workers: int = Field(
+        0, ge=0, le=4096, description="pool size of a thread or process executor; 0: the default"
+    )
+    batch_max_records: int = Field(100, ge=1, le=100_000, description="records per route_many")
+    batch_max_wait_ms: int = Field(
+        50, ge=0, description="how long a route_many batch may wait to fill"
+    )
     processes: int = Field(
         0, ge=0, le=256, description="consumer processes, each a group member; 0: one per CPU"
     )
@@ -46,7 +61,7 @@ class Settings(BaseSettings):
     revoke_timeout_s: float = Field(10.0, gt=0)
     handler_max_attempts: int = Field(3, ge=1)
     route_timeout_s: float = Field(
-        30.0, gt=0, description="time limit of one async route call; then it counts as failed"
+        30.0, gt=0, description="time limit of one route call (or route_many batch); then it failed"
     )
     startup_timeout_s: float = Field(
         60.0, gt=0, description="wait this long for the cluster and every topic, then exit 4"
@@ -116,6 +131,11 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment, with ``overrides`` (from CLI flags) on top."""
     given = {name: value for name, value in overrides.items() if value is not None}
+    for old, new in RENAMED.items():
+        if ENV_PREFIX + old.upper() in os.environ:
+            raise ConfigError(
+                f"{ENV_PREFIX}{old.upper()} is no longer a setting: use {ENV_PREFIX}{new.upper()}"
+            )
     try:
         return Settings(**given)
     except ValidationError as exc:

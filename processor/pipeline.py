@@ -2,15 +2,17 @@
 
 A pipeline names a pydantic model for the input and a ``route`` function that turns one validated
 record into exactly one outcome: an :class:`Output`, a :class:`Reject` (a dead letter with a reason)
-or a :class:`Drop` (counted, then forgotten).
+or a :class:`Drop` (counted, then forgotten). A :class:`BatchPipeline` has ``route_many`` instead,
+for one bulk call per batch. The ``executor`` says where the route runs.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Generic, Literal, NamedTuple, Protocol, TypeAlias, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -32,11 +34,15 @@ class Source(NamedTuple):
 
 
 class Output(NamedTuple):
-    """Write ``value`` to ``topic``. ``event_id`` becomes the ``event-id`` header."""
+    """Write ``value`` to ``topic``. ``event_id`` becomes the ``event-id`` header.
+
+    ``value`` may be bytes, a ``str`` (written as UTF-8) or a pydantic model (written as its JSON);
+    ``key`` bytes or a ``str``.
+    """
 
     topic: str
-    value: bytes
-    key: bytes | None = None
+    value: bytes | str | BaseModel | None
+    key: bytes | str | None = None
     headers: Headers = ()
     event_id: str | None = None
 
@@ -59,30 +65,73 @@ class Drop:
 Outcome: TypeAlias = Output | Reject | Drop
 
 
-@runtime_checkable
-class Pipeline(Protocol):
-    """What ``PROCESSOR_PIPELINE=package.module:attribute`` must point at."""
+# Where ``route`` runs: on the event loop (async routes, and sync ones cheap enough to run inline),
+# in a thread pool (sync routes that block: drivers, file or network I/O) or in a process pool
+# (sync routes heavy on CPU).
+Executor: TypeAlias = Literal["loop", "thread", "process"]
+EXECUTORS: tuple[Executor, ...] = ("loop", "thread", "process")
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class PipelineLike(Protocol):
+    """What the processor and its commands rely on in any pipeline; the rest is checked at load
+    (:func:`check_pipeline`) and read with defaults."""
 
     @property
-    def model(self) -> type[BaseModel]:
-        """The pydantic model every input value is validated against (as JSON)."""
-        ...
+    def model(self) -> type[BaseModel]: ...
+
+    def output_topics(self, input_topic: str) -> Sequence[str]: ...
+
+
+class _Base(Generic[ModelT]):
+    model: type[ModelT]
+    """The pydantic model every input value is validated against (as JSON)."""
+
+    executor: Executor = "loop"
 
     def output_topics(self, input_topic: str) -> Sequence[str]:
-        """The topics ``route`` may write to, so they can be created and checked up front."""
-        ...
+        """The topics the route may write to, so they can be created and checked up front."""
+        raise NotImplementedError
 
-    def route(self, record: Any, source: Source) -> Outcome | Awaitable[Outcome]:
-        """Decide the one outcome of a validated record; may be a coroutine function."""
-        ...
+    async def start(self) -> None:
+        """Called once per process before the first record: open pools, sessions, clients."""
+
+    async def close(self) -> None:
+        """Called once per process after the last record: close what ``start`` opened."""
+
+
+class Pipeline(_Base[ModelT]):
+    """What ``PROCESSOR_PIPELINE=package.module:attribute`` names: one record, one outcome.
+
+    Subclass it (``class Orders(Pipeline[Order])``) to have ``route`` type-checked against the
+    model, sync or async, and to inherit the defaults. Any object with ``model``,
+    ``output_topics`` and ``route`` works too.
+    """
+
+    def route(self, record: ModelT, source: Source) -> Outcome | Awaitable[Outcome]:
+        """Decide the one outcome of a validated record; may be ``async``."""
+        raise NotImplementedError
+
+
+class BatchPipeline(_Base[ModelT]):
+    """A pipeline that routes records in batches: one bulk call for many records."""
+
+    def route_many(
+        self, records: Sequence[ModelT], sources: Sequence[Source]
+    ) -> Sequence[Outcome] | Awaitable[Sequence[Outcome]]:
+        """One outcome per record, in their order; may be ``async``. Records of one key come in
+        input order, and never in two batches at once."""
+        raise NotImplementedError
 
 
 class PipelineLoadError(ValueError):
     """``PROCESSOR_PIPELINE`` does not name a usable pipeline."""
 
 
-def load_pipeline(spec: str) -> Pipeline:
-    """Import ``package.module:attribute``; a class or factory is called with no arguments."""
+def load_pipeline(spec: str, settings: object = None) -> PipelineLike:
+    """Import ``package.module:attribute``. A class or factory is called once: with the settings
+    when it takes an argument, else with none."""
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute:
         raise PipelineLoadError(f"expected 'package.module:attribute', got {spec!r}")
@@ -94,11 +143,88 @@ def load_pipeline(spec: str) -> Pipeline:
         found = getattr(module, attribute)
     except AttributeError:
         raise PipelineLoadError(f"module {module_name!r} has no attribute {attribute!r}") from None
-    # A class (even one whose attributes satisfy the protocol) or a factory is called once.
-    is_factory = isinstance(found, type) or (callable(found) and not isinstance(found, Pipeline))
-    candidate = found() if is_factory else found
-    if not isinstance(candidate, Pipeline):
-        raise PipelineLoadError(f"{spec!r} is not a pipeline (needs model, output_topics, route)")
-    if not (isinstance(candidate.model, type) and issubclass(candidate.model, BaseModel)):
-        raise PipelineLoadError(f"{spec!r}: model must be a pydantic BaseModel subclass")
-    return candidate
+    # A class (even one whose attributes satisfy the shape) or a factory is called once.
+    is_factory = isinstance(found, type) or (callable(found) and not _has_shape(found))
+    candidate = _call_factory(found, spec, settings) if is_factory else found
+    check_pipeline(candidate, spec)
+    return cast(PipelineLike, candidate)
+
+
+def check_pipeline(candidate: object, name: str) -> None:
+    """Raise :class:`PipelineLoadError`, one line naming ``name``, unless ``candidate`` is a
+    usable pipeline."""
+    if not _has_shape(candidate):
+        raise PipelineLoadError(
+            f"{name!r} is not a pipeline (needs model, output_topics, and route or route_many)"
+        )
+    model = getattr(candidate, "model")  # noqa: B009  (checked by _has_shape)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise PipelineLoadError(f"{name!r}: model must be a pydantic BaseModel subclass")
+    executor = executor_of(candidate)
+    if executor not in EXECUTORS:
+        raise PipelineLoadError(
+            f"{name!r}: executor must be one of {', '.join(EXECUTORS)}, not {executor!r}"
+        )
+    call = route_call(candidate)
+    if executor != "loop" and inspect.iscoroutinefunction(call):
+        raise PipelineLoadError(
+            f"{name!r}: executor {executor!r} runs a plain function; an async "
+            f"{call.__name__} already runs on the event loop (use executor 'loop')"
+        )
+    for hook in ("start", "close"):
+        found = getattr(candidate, hook, None)
+        if found is not None and not inspect.iscoroutinefunction(found):
+            raise PipelineLoadError(f"{name!r}: {hook} must be an async method")
+
+
+def executor_of(pipeline: object) -> str:
+    return cast(str, getattr(pipeline, "executor", "loop"))
+
+
+def is_batch(pipeline: object) -> bool:
+    """True when the pipeline routes in batches (it has its own ``route_many``)."""
+    return _defines(pipeline, "route_many")
+
+
+def _defines(pipeline: object, method: str) -> bool:
+    """``pipeline`` has ``method``, and not only the base classes' placeholder."""
+    found = getattr(type(pipeline), method, None) or getattr(pipeline, method, None)
+    placeholder = Pipeline.route if method == "route" else BatchPipeline.route_many
+    return callable(found) and found is not placeholder
+
+
+def route_call(pipeline: object) -> Callable[..., Any]:
+    """``route_many`` for a batch pipeline, else ``route``."""
+    return cast(
+        Callable[..., Any], getattr(pipeline, "route_many" if is_batch(pipeline) else "route")
+    )
+
+
+def _has_shape(candidate: object) -> bool:
+    if isinstance(candidate, type):
+        return False
+    routes = _defines(candidate, "route") or is_batch(candidate)
+    return (
+        hasattr(candidate, "model")
+        and callable(getattr(candidate, "output_topics", None))
+        and routes
+    )
+
+
+def _call_factory(factory: Callable[..., object], spec: str, settings: object) -> object:
+    try:
+        takes_settings = bool(_required_parameters(factory))
+    except (TypeError, ValueError):  # no signature to read (a builtin): call it plainly
+        takes_settings = False
+    if takes_settings and settings is None:
+        raise PipelineLoadError(f"{spec!r} takes the settings, and none were given")
+    return factory(settings) if takes_settings else factory()
+
+
+def _required_parameters(factory: Callable[..., object]) -> list[inspect.Parameter]:
+    return [
+        parameter
+        for parameter in inspect.signature(factory).parameters.values()
+        if parameter.default is parameter.empty
+        and parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)
+    ]

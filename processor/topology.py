@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from processor.config import Settings
-from processor.pipeline import Pipeline
+from processor.pipeline import PipelineLike
 
 
-def written_topics(settings: Settings, pipeline: Pipeline) -> list[str]:
+def written_topics(settings: Settings, pipeline: PipelineLike) -> list[str]:
     """The outputs the pipeline declares, then the dead-letter topic."""
     return [*pipeline.output_topics(settings.input_topic), settings.dead_letter_topic]
 
 
-def topic_names(settings: Settings, pipeline: Pipeline) -> list[str]:
+def topic_names(settings: Settings, pipeline: PipelineLike) -> list[str]:
     """Input, outputs and dead-letter topic, in that order."""
     return [settings.input_topic, *written_topics(settings, pipeline)]

@@ -21,7 +21,7 @@ from processor.config import Settings, load_settings
 from processor.engine.processor import Processor
 from processor.logs import configure_logging
 from processor.metadata import refresh_metadata
-from processor.pipeline import Pipeline
+from processor.pipeline import PipelineLike
 from processor.pipelines.transactions import pipeline as transactions
 from processor.telemetry.observability import Observability
 from processor.topology import topic_names
@@ -227,7 +227,7 @@ async def collect(settings: Settings) -> Delivery:
 
 @contextlib.asynccontextmanager
 async def running_observed(
-    settings: Settings, pipeline: Pipeline = transactions
+    settings: Settings, pipeline: PipelineLike = transactions
 ) -> AsyncIterator[tuple[Processor, asyncio.Task[int], Observability]]:
     """Run a processor and its telemetry in this event loop, as ``processor run`` does; on exit,
     stop it cleanly and check it exited 0."""
@@ -248,7 +248,7 @@ async def running_observed(
 
 @contextlib.asynccontextmanager
 async def running(
-    settings: Settings, pipeline: Pipeline = transactions
+    settings: Settings, pipeline: PipelineLike = transactions
 ) -> AsyncIterator[tuple[Processor, asyncio.Task[int]]]:
     """``running_observed`` for tests that do not look at the telemetry."""
     async with running_observed(settings, pipeline) as (processor, task, _):

@@ -12,7 +12,7 @@ from processor.commands.audit_report import AuditReport, CrashWindow, audit
 from processor.commands.common import add_settings_flags, settings_from
 from processor.commands.scan import committed_offsets, scan
 from processor.config import Settings
-from processor.pipeline import Pipeline
+from processor.pipeline import PipelineLike
 
 
 def register(commands: Any) -> None:
@@ -48,7 +48,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 async def audit_topics(
-    settings: Settings, pipeline: Pipeline, crash_windows: Iterable[CrashWindow] = ()
+    settings: Settings, pipeline: PipelineLike, crash_windows: Iterable[CrashWindow] = ()
 ) -> AuditReport:
     inputs = await _read(settings, settings.input_topic)
     outputs: list[Any] = []

@@ -20,7 +20,7 @@ from processor.engine.processor import EXIT_STARTUP, Processor, StartupError
 from processor.instance.cpus import available_cpus
 from processor.instance.supervisor import Plan, exec_supervisor
 from processor.logs import configure_logging, get_logger
-from processor.pipeline import Pipeline, PipelineLoadError
+from processor.pipeline import PipelineLike, PipelineLoadError
 from processor.telemetry.observability import Observability
 
 # A second SIGINT/SIGTERM at least this long after the first stops without draining.
@@ -93,7 +93,7 @@ def _run(args: argparse.Namespace) -> int:
     return asyncio.run(_serve(settings, pipeline, args.supervisor_pid))
 
 
-async def _serve(settings: Settings, pipeline: Pipeline, supervisor_pid: int | None) -> int:
+async def _serve(settings: Settings, pipeline: PipelineLike, supervisor_pid: int | None) -> int:
     processor = Processor(settings, pipeline)
     log = get_logger("processor.commands.cli")
     loop = asyncio.get_running_loop()

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from processor.config import Settings, load_settings
-from processor.pipeline import Pipeline, load_pipeline
+from processor.pipeline import PipelineLike, load_pipeline
 
 EXIT_USAGE = 2
 # Sends in flight before waiting for their acknowledgements (produce, dlq replay).
@@ -35,6 +35,6 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def settings_from(args: argparse.Namespace) -> tuple[Settings, Pipeline]:
+def settings_from(args: argparse.Namespace) -> tuple[Settings, PipelineLike]:
     settings = load_settings(**given_settings(args))
-    return settings, load_pipeline(settings.pipeline)
+    return settings, load_pipeline(settings.pipeline, settings)

@@ -18,7 +18,7 @@ from processor.commands.progress import Progress
 from processor.commands.scan import UnknownTopicError
 from processor.commands.sources import Format, Line, read_records
 from processor.config import Settings, kafka_client_options
-from processor.pipeline import Pipeline
+from processor.pipeline import PipelineLike
 
 EPILOG = """examples:
   processor produce examples/transactions.jsonl
@@ -124,7 +124,9 @@ async def check_topics_exist(producer: AIOKafkaProducer, topics: Iterable[str]) 
             raise UnknownTopicError(f"topic {topic!r} does not exist")
 
 
-async def produce_files(settings: Settings, pipeline: Pipeline, args: argparse.Namespace) -> Tally:
+async def produce_files(
+    settings: Settings, pipeline: PipelineLike, args: argparse.Namespace
+) -> Tally:
     topic = args.topic or settings.input_topic
     fmt: Format = args.fmt
     producer = AIOKafkaProducer(

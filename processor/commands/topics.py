@@ -16,7 +16,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from processor.config import Settings, kafka_client_options
-from processor.pipeline import Pipeline
+from processor.pipeline import PipelineLike
 from processor.topology import topic_names
 
 RETENTION = "retention.ms"
@@ -51,7 +51,7 @@ class TopicReport:
         return f"{self.topic}: {self.state}" + (f" ({self.detail})" if self.detail else "")
 
 
-def wanted_shapes(settings: Settings, pipeline: Pipeline) -> dict[str, TopicShape]:
+def wanted_shapes(settings: Settings, pipeline: PipelineLike) -> dict[str, TopicShape]:
     """What the settings ask for each topic; dead letters are kept longer, for investigation."""
     shapes = {}
     for topic in topic_names(settings, pipeline):
@@ -83,7 +83,7 @@ def report(topic: str, actual: TopicShape, wanted: TopicShape) -> TopicReport:
     return TopicReport(topic, "ok", actual.describe())
 
 
-async def ensure_topics(settings: Settings, pipeline: Pipeline) -> list[TopicReport]:
+async def ensure_topics(settings: Settings, pipeline: PipelineLike) -> list[TopicReport]:
     admin = AIOKafkaAdminClient(**kafka_client_options(settings))
     await admin.start()
     try:

@@ -1,4 +1,5 @@
-"""The data path: intake, flow, lanes, handling, the emitter, offsets and commits, and their wiring.
+"""The data path: intake, flow, the scheduler, handling, the emitter, offsets and commits, wiring.
 
-A record goes intake -> workers -> handle -> emit -> (broker ack) -> offsets -> commit.
+A record goes intake -> scheduler -> handle (route, in its executor) -> emit -> (broker ack)
+-> assignments (offsets) -> commit.
 """

@@ -3,14 +3,14 @@
 One owner for the state of an assignment: the offset tracker of each held partition (intake
 tracks what it takes in, the committer reads them), the room a finished record frees in flow
 control, the latency of acknowledged records, and the two rebalance transitions. ``assign``
-starts every partition afresh; ``revoke`` lets go of queued work, waits for what is in flight,
-commits it and fences the old trackers, so a late acknowledgement can never be committed.
+starts every partition afresh; ``revoke`` finishes what was taken in (within a timeout), commits
+it and fences the old trackers, so a late acknowledgement can never be committed.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -38,6 +38,7 @@ class Assignments:
         self._stats = stats
         self._revoke_timeout_s = revoke_timeout_s
         self._trackers: dict[TopicPartition, OffsetTracker] = {}
+        self._leaving: set[TopicPartition] = set()  # being revoked
         self.committer = Committer(consumer, self._trackers, stats)
         self.latency = LatencyHistogram()
         self.joined = False  # an assignment arrived and the instance is not closing (readiness)
@@ -47,8 +48,11 @@ class Assignments:
         """The held partitions' trackers, to read (only this class changes the map)."""
         return self._trackers
 
-    def tracker(self, tp: TopicPartition) -> OffsetTracker:
-        """The tracker records of ``tp`` are taken in under."""
+    def tracker(self, tp: TopicPartition) -> OffsetTracker | None:
+        """The tracker records of ``tp`` are taken in under; None while ``tp`` is being let go
+        (its records are left to the next owner)."""
+        if tp in self._leaving:
+            return None
         tracker = self._trackers.get(tp)
         if tracker is None:  # records only come for assigned partitions; be safe anyway
             tracker = self._trackers[tp] = OffsetTracker()
@@ -85,32 +89,36 @@ class Assignments:
             self.committer.committed.pop((tp.topic, tp.partition), None)
         log.info("partitions_assigned", partitions=sorted(map(str, partitions)))
 
-    async def revoke(self, partitions: set[TopicPartition], released: list[InFlight]) -> None:
-        """Let go of ``partitions``: ``released`` are their queued records, taken out of the
-        workers; wait (up to the revoke timeout) for the rest in flight, commit, fence."""
+    async def revoke(
+        self,
+        partitions: set[TopicPartition],
+        release_queued: Callable[[set[tuple[str, int]]], list[InFlight]],
+    ) -> None:
+        """Let go of ``partitions``: finish what was taken in, commit it, fence the trackers.
+
+        Everything taken in (queued records too) may finish within the revoke timeout, so no
+        record above the committed offset is done already and read again by the next owner,
+        whatever order the records finished in. Past the timeout, the queued records are let
+        go (``release_queued`` takes them out of the scheduler) and the commit covers what is
+        contiguous; the next owner redoes the rest.
+        """
         owned = {tp: self._trackers[tp] for tp in partitions if tp in self._trackers}
+        self._leaving.update(owned)  # intake takes nothing more in for them
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._revoke_timeout_s
+        while loop.time() < deadline and any(t.in_flight for t in owned.values()):
+            await asyncio.sleep(REVOKE_POLL_S)
+        released: list[InFlight] = []
+        if any(t.in_flight for t in owned.values()):
+            released = release_queued({(tp.topic, tp.partition) for tp in owned})
         flow = self._flow
         for item in released:
             flow.release(0, item.size)  # their window is released with their tracker below
         self._stats.released_on_revoke += len(released)
-        left = _count_by_partition(released)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._revoke_timeout_s
-        while loop.time() < deadline and any(
-            t.in_flight > left.get((tp.topic, tp.partition), 0) for tp, t in owned.items()
-        ):
-            await asyncio.sleep(REVOKE_POLL_S)
         await self.committer.commit(set(owned))
         for tp, tracker in owned.items():
             tracker.revoked = True
             flow.release(tracker.window, 0)
             del self._trackers[tp]
+        self._leaving.difference_update(owned)
         log.info("partitions_revoked", partitions=sorted(map(str, owned)), released=len(released))
-
-
-def _count_by_partition(items: list[InFlight]) -> dict[tuple[str, int], int]:
-    counts: dict[tuple[str, int], int] = {}
-    for item in items:
-        key = (item.source.topic, item.source.partition)
-        counts[key] = counts.get(key, 0) + 1
-    return counts

@@ -22,23 +22,20 @@ from processor.engine.deadletter import (
 )
 from processor.engine.decode import decode, describe_error
 from processor.engine.emit import Backoff, Emitter, Entry, Refusal
+from processor.engine.executors import RouteRunner, RouteTimeout
 from processor.engine.guard import DeadLetterGuard
 from processor.engine.inflight import InFlight
-from processor.engine.outcome import output_problem
+from processor.engine.outcome import written
 from processor.engine.recordsize import record_bytes
 from processor.engine.stats import Stats
 from processor.headers import EVENT_ID, SOURCE
 from processor.logs import ThrottledWarnings, get_logger
-from processor.pipeline import Drop, Headers, Output, Pipeline, Reject
+from processor.pipeline import Drop, Headers, Output, Reject, Source
 
 log = get_logger("processor.engine.handle")
 
 # One handler_error warning per error class per interval: a failing dependency fails every record.
 WARNING_INTERVAL_S = 30.0
-
-
-class RouteTimeout(Exception):
-    """``route`` did not return within its time limit."""
 
 
 class RecordHandler:
@@ -47,7 +44,8 @@ class RecordHandler:
     def __init__(
         self,
         *,
-        pipeline: Pipeline,
+        model: type[BaseModel],
+        runner: RouteRunner,
         emitter: Emitter[InFlight],
         guard: DeadLetterGuard,
         stats: Stats,
@@ -55,13 +53,12 @@ class RecordHandler:
         output_topics: Collection[str],
         group_id: str,
         max_attempts: int,
-        route_timeout_s: float,
         backoff: Backoff,
         finish: Callable[[InFlight], None],
         halt: Callable[[str], None],
     ) -> None:
-        self._pipeline = pipeline
-        self._model = pipeline.model
+        self._model = model
+        self._call = runner.call
         self._emitter = emitter
         self._guard = guard
         self._stats = stats
@@ -69,16 +66,45 @@ class RecordHandler:
         self._outputs = frozenset(output_topics)
         self._group_id = group_id
         self._max_attempts = max_attempts
-        self._route_timeout_s = route_timeout_s
         self._backoff = backoff
         self._finish = finish
         self._halt = halt
         self._warnings = ThrottledWarnings(log, WARNING_INTERVAL_S)
-        # Routes past their timeout that ignored their cancellation: held only until they end.
-        self._abandoned: set[asyncio.Future[Any]] = set()
 
     def handle(self, item: InFlight) -> Awaitable[None] | None:
         """Handle ``item``; returns an awaitable only when it must wait (async route, retry)."""
+        record = self._validated(item)
+        if record is None:
+            return None
+        try:
+            outcome = self._call(record, item.source)
+        except Exception as exc:
+            return self._retry(item, record, exc)
+        if type(outcome) is not Output and inspect.isawaitable(outcome):
+            return self._settle(item, record, outcome)
+        self._apply(item, outcome)
+        return None
+
+    def handle_batch(self, items: list[InFlight]) -> Awaitable[None] | None:
+        """Handle a batch with one ``route_many`` call; returns an awaitable when it must wait."""
+        valid: list[tuple[InFlight, BaseModel]] = []
+        for item in items:
+            record = self._validated(item)
+            if record is not None:
+                valid.append((item, record))
+        if not valid:
+            return None
+        return self._route_batch(valid)
+
+    def contain(self, item: InFlight, error: Exception) -> None:
+        """Handling ``item`` raised past every check: make it a dead letter, keep going."""
+        log.error("handler_bug", topic=item.source.topic, partition=item.source.partition,
+                  offset=item.source.offset, error=_safe_repr(error))  # fmt: skip
+        self._dead_letter(item, Cause("handler", type(error).__name__, describe_error(error)))
+
+    def _validated(self, item: InFlight) -> BaseModel | None:
+        """The record's validated model; None when it is settled already (dead letter, or its
+        partition moved on)."""
         if item.tracker.revoked:
             self._finish(item)  # the partition moved on; its next owner reads this record again
             return None
@@ -89,86 +115,76 @@ class RecordHandler:
         if isinstance(record, Cause):
             self._dead_letter(item, record)
             return None
-        try:
-            outcome = self._pipeline.route(record, item.source)
-        except Exception as exc:
-            return self._retry(item, record, exc)
-        if type(outcome) is not Output and inspect.isawaitable(outcome):
-            return self._settle(item, record, outcome)
-        self._apply(item, outcome)
-        return None
-
-    def contain(self, item: InFlight, error: Exception) -> None:
-        """Handling ``item`` raised past every check: make it a dead letter, keep the lane."""
-        log.error("handler_bug", topic=item.source.topic, partition=item.source.partition,
-                  offset=item.source.offset, error=_safe_repr(error))  # fmt: skip
-        self._dead_letter(item, Cause("handler", type(error).__name__, describe_error(error)))
+        return record
 
     async def _settle(self, item: InFlight, record: BaseModel, pending: Awaitable[Any]) -> None:
         try:
-            outcome = await self._bounded(pending)
+            outcome = await pending
         except Exception as exc:
             await self._retry(item, record, exc)
             return
         self._apply(item, outcome)
 
-    async def _bounded(self, pending: Awaitable[Any]) -> Any:
-        """Await ``route``'s result for at most the route timeout.
-
-        A route that ignores its cancellation is left to finish alone, its result unused: it
-        never holds its lane or its partition's commits past the timeout.
-        """
-        call = asyncio.ensure_future(pending)
-        try:
-            done, _ = await asyncio.wait((call,), timeout=self._route_timeout_s)
-        except asyncio.CancelledError:  # a stop: the route goes too
-            call.cancel()
-            raise
-        if done:
-            return call.result()
-        call.cancel()
-        self._abandoned.add(call)
-        call.add_done_callback(self._forget_abandoned)
-        limit = self._route_timeout_s
-        raise RouteTimeout(f"route did not return within {limit:g} s")
-
-    def _forget_abandoned(self, call: asyncio.Future[Any]) -> None:
-        self._abandoned.discard(call)
-        if not call.cancelled():
-            call.exception()  # retrieved, so asyncio does not report it as never retrieved
-
     async def _retry(self, item: InFlight, record: BaseModel, error: Exception) -> None:
         """Call ``route`` again after a back-off until it succeeds or attempts run out."""
-        source = item.source
         attempts = 1
         while attempts < self._max_attempts:
-            self._warnings.warning("handler_error", type(error), topic=source.topic,
-                                   partition=source.partition, offset=source.offset,
-                                   attempt=attempts, error=_safe_repr(error))  # fmt: skip
-            self._stats.handler_retries += 1
-            await asyncio.sleep(self._backoff.delay_s(attempts))
+            await self._back_off(error, attempts, item.source)
             if item.tracker.revoked:
                 self._finish(item)
                 return
             attempts += 1
             try:
-                outcome = self._pipeline.route(record, source)
+                outcome = self._call(record, item.source)
                 if inspect.isawaitable(outcome):
-                    outcome = await self._bounded(outcome)
+                    outcome = await outcome
             except Exception as exc:
                 error = exc
                 continue
             self._apply(item, outcome)
             return
-        error_class = "Timeout" if isinstance(error, RouteTimeout) else type(error).__name__
-        failure = Cause("handler", error_class, describe_error(error), attempts=attempts)
-        self._dead_letter(item, failure)
+        self._dead_letter(item, _handler_cause(error, attempts))
+
+    async def _route_batch(self, valid: list[tuple[InFlight, BaseModel]]) -> None:
+        """One ``route_many`` call for the batch, retried whole; its outcomes one per record."""
+        attempts = 1
+        while True:
+            if all(item.tracker.revoked for item, _ in valid):
+                for item, _ in valid:
+                    self._finish(item)
+                return
+            records = [record for _, record in valid]
+            sources = [item.source for item, _ in valid]
+            try:
+                outcomes = self._call(records, sources)
+                if inspect.isawaitable(outcomes):
+                    outcomes = await outcomes
+                _check_batch(outcomes, len(valid))
+            except Exception as exc:
+                if attempts >= self._max_attempts:
+                    cause = _handler_cause(exc, attempts)
+                    for item, _ in valid:
+                        self._dead_letter(item, cause)
+                    return
+                await self._back_off(exc, attempts, sources[0])
+                attempts += 1
+                continue
+            for (item, _), outcome in zip(valid, outcomes, strict=True):
+                self._apply(item, outcome)
+            return
+
+    async def _back_off(self, error: Exception, attempts: int, source: Source) -> None:
+        self._warnings.warning("handler_error", type(error), topic=source.topic,
+                               partition=source.partition, offset=source.offset,
+                               attempt=attempts, error=_safe_repr(error))  # fmt: skip
+        self._stats.handler_retries += 1
+        await asyncio.sleep(self._backoff.delay_s(attempts))
 
     def _apply(self, item: InFlight, outcome: object) -> None:
         if type(outcome) is Output:
-            problem = output_problem(outcome, self._outputs)
-            if problem is not None:
-                self._dead_letter(item, problem)
+            output = written(outcome, self._outputs)
+            if isinstance(output, Cause):
+                self._dead_letter(item, output)
                 return
             if self._guard.observe(False):
                 # The flood guard tripped on an earlier dead letter and the processor is
@@ -176,7 +192,7 @@ class RecordHandler:
                 # commits nothing more, so the record is read again after the restart, and
                 # writing it now would only duplicate it then.
                 return
-            topic, value, key, headers, event_id = outcome
+            topic, value, key, headers, event_id = output
             added: Headers = ((SOURCE, source_header(item.source)),)
             if event_id is not None:
                 added = ((EVENT_ID, event_id.encode()), *added)
@@ -259,6 +275,22 @@ class RecordHandler:
         self._emitter.submit(
             self._dlq_topic, key, value, headers, item, timestamp_ms=source.timestamp_ms
         )
+
+
+class BatchMismatch(Exception):
+    """``route_many`` did not return one outcome per record."""
+
+
+def _check_batch(outcomes: object, count: int) -> None:
+    if not isinstance(outcomes, list | tuple):
+        raise BatchMismatch(f"route_many returned {type(outcomes).__name__}, not a list")
+    if len(outcomes) != count:
+        raise BatchMismatch(f"route_many returned {len(outcomes)} outcomes for {count} records")
+
+
+def _handler_cause(error: Exception, attempts: int) -> Cause:
+    error_class = "Timeout" if isinstance(error, RouteTimeout) else type(error).__name__
+    return Cause("handler", error_class, describe_error(error), attempts=attempts)
 
 
 def _safe_repr(error: BaseException) -> str:

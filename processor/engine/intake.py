@@ -1,4 +1,4 @@
-"""Intake: poll the consumer, hand records to the workers, pause and resume on backpressure.
+"""Intake: poll the consumer, hand records to the scheduler, pause and resume on backpressure.
 
 While paused it keeps calling ``getmany`` (which then returns nothing for the paused partitions),
 because a consumer that stops polling for ``max_poll_interval_ms`` is removed from its group.
@@ -20,8 +20,8 @@ from processor.engine.flow import FlowControl
 from processor.engine.inflight import take_in
 from processor.engine.offsets import OffsetTracker
 from processor.engine.rawread import read_partition_raw, undecodable
+from processor.engine.scheduler import Scheduler
 from processor.engine.stats import Stats
-from processor.engine.workers import Workers
 from processor.logs import ThrottledWarnings, get_logger
 
 log = get_logger("processor.engine.intake")
@@ -42,8 +42,8 @@ class Intake:
         self,
         consumer: AIOKafkaConsumer,
         flow: FlowControl,
-        tracker_for: Callable[[TopicPartition], OffsetTracker],
-        workers: Workers,
+        tracker_for: Callable[[TopicPartition], OffsetTracker | None],
+        scheduler: Scheduler,
         stats: Stats,
         backoff: Backoff,
         max_partition_fetch_bytes: int,
@@ -51,7 +51,7 @@ class Intake:
         self._consumer = consumer
         self._flow = flow
         self._tracker_for = tracker_for
-        self._workers = workers
+        self._scheduler = scheduler
         self._stats = stats
         self._backoff = backoff
         self._fetch_bytes = max_partition_fetch_bytes
@@ -88,9 +88,12 @@ class Intake:
                 self._take(tp, records)
 
     def _take(self, tp: TopicPartition, records: Sequence[Any]) -> list[Any]:
-        items, size = take_in(records, self._tracker_for(tp))
+        tracker = self._tracker_for(tp)
+        if tracker is None:  # being revoked: the next owner reads these
+            return []
+        items, size = take_in(records, tracker)
         self._flow.admit_many(len(items), size)
-        self._workers.put_many(items)
+        self._scheduler.put_many(items)
         self._stats.consumed += len(items)
         self._next[tp] = records[-1].offset + 1
         return items

@@ -1,6 +1,6 @@
-"""The processor: wires intake, workers, handler, emitter and assignments, and runs them.
+"""The processor: wires intake, scheduler, handler, emitter and assignments, and runs them.
 
-consumer -> Intake -> Workers -> RecordHandler -> Emitter -> broker ack
+consumer -> Intake -> Scheduler -> RecordHandler -> Emitter -> broker ack
                ^                      ^ refused      |            |
                |                      +--------------+            |
                +-- FlowControl <-- Assignments (trackers, commits) <--+ acknowledged
@@ -22,6 +22,7 @@ from processor.config import Settings, kafka_client_options
 from processor.engine.assignments import Assignments
 from processor.engine.cancel import cancel_and_wait
 from processor.engine.emit import Backoff, Emitter
+from processor.engine.executors import ExecutorError, RouteRunner
 from processor.engine.flow import FlowControl
 from processor.engine.gc_thresholds import tune_garbage_collector
 from processor.engine.guard import DeadLetterGuard
@@ -30,10 +31,10 @@ from processor.engine.inflight import InFlight
 from processor.engine.intake import Intake
 from processor.engine.latency import LatencyHistogram
 from processor.engine.positions import PartitionPosition, partition_positions
+from processor.engine.scheduler import Scheduler
 from processor.engine.stats import Stats
-from processor.engine.workers import Workers
 from processor.logs import get_logger
-from processor.pipeline import Pipeline
+from processor.pipeline import PipelineLike, check_pipeline, is_batch
 from processor.topology import written_topics
 
 log = get_logger("processor.engine.processor")
@@ -56,7 +57,8 @@ class StartupError(Exception):
 class Processor:
     """One instance of the processor in its consumer group."""
 
-    def __init__(self, settings: Settings, pipeline: Pipeline) -> None:
+    def __init__(self, settings: Settings, pipeline: PipelineLike) -> None:
+        check_pipeline(pipeline, type(pipeline).__name__)
         self.settings = settings
         self.pipeline = pipeline
         self.stats = Stats()
@@ -78,8 +80,10 @@ class Processor:
             max_record_bytes=settings.max_request_size - RECORD_OVERHEAD_BYTES,
             make_single_producer=lambda: _producer(settings, idempotent=False),
         )  # fmt: skip
+        self.runner = RouteRunner(pipeline, settings.route_timeout_s, settings.executor_workers)
         self.handler = RecordHandler(
-            pipeline=pipeline,
+            model=pipeline.model,
+            runner=self.runner,
             emitter=self.emitter,
             guard=DeadLetterGuard(settings.dlq_window, settings.dlq_max_ratio),
             stats=self.stats,
@@ -87,15 +91,23 @@ class Processor:
             output_topics=pipeline.output_topics(settings.input_topic),
             group_id=settings.group_id,
             max_attempts=settings.handler_max_attempts,
-            route_timeout_s=settings.route_timeout_s,
             backoff=backoff,
             finish=self.assignments.finish,
             halt=self.halt,
         )
         self.emitter.listen(acknowledged=self.assignments.finish_all,
                             refused=self.handler.refused, crashed=self.crashed)  # fmt: skip
-        self.workers = Workers(settings.workers, self.handler.handle, self.handler.contain)
-        self.intake = Intake(self.consumer, self.flow, self.assignments.tracker, self.workers,
+        batches = is_batch(pipeline)
+        self.scheduler = Scheduler(
+            concurrency=settings.concurrency,
+            ordering=settings.ordering,
+            handle=self.handler.handle,
+            contain=self.handler.contain,
+            handle_batch=self.handler.handle_batch if batches else None,
+            batch_max=settings.batch_max_records if batches else 1,
+            batch_wait_s=settings.batch_max_wait_ms / 1000 if batches else 0.0,
+        )
+        self.intake = Intake(self.consumer, self.flow, self.assignments.tracker, self.scheduler,
                              self.stats, backoff, settings.max_partition_fetch_bytes)  # fmt: skip
 
     @property
@@ -155,11 +167,21 @@ class Processor:
         return True
 
     async def _start(self) -> None:
-        """Reach the cluster and find every topic, or fail within the start-up timeout."""
+        """Start the pipeline, reach the cluster and find every topic, or fail within the
+        start-up timeout."""
         s = self.settings
         outputs = written_topics(s, self.pipeline)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + s.startup_timeout_s
+        try:
+            async with asyncio.timeout(s.startup_timeout_s):
+                await self.runner.start()
+        except ExecutorError as exc:
+            raise StartupError(str(exc)) from None
+        except TimeoutError:
+            raise StartupError(
+                f"the pipeline's start() did not finish in {s.startup_timeout_s:g} s"
+            ) from None
         attempt = 0
         while (problem := await self._start_problem(outputs, deadline - loop.time())) is not None:
             self.starting = problem
@@ -203,11 +225,11 @@ class Processor:
         return f"topics missing: {named}; {fix}"
 
     async def _serve(self) -> None:
-        self.workers.start()
+        self.scheduler.start()
         loop = asyncio.get_running_loop()
         tasks = [
             loop.create_task(self.intake.run()),
-            *self.workers.tasks,
+            *self.scheduler.tasks,
             loop.create_task(self.committer.run(self.settings.commit_interval_ms / 1000)),
         ]
         stop = loop.create_task(self._stop.wait())
@@ -238,7 +260,7 @@ class Processor:
     async def _close(self) -> None:
         """Stop everything, the producer's flush within what is left of the shutdown timeout."""
         self.assignments.joined = False
-        await self.workers.stop()
+        await self.scheduler.stop()
         try:  # leaves the group; nothing is committed here
             await asyncio.wait_for(self.consumer.stop(), CLOSE_GRACE_S)
         except asyncio.CancelledError as exc:
@@ -254,6 +276,7 @@ class Processor:
             await self.emitter.close(max(self._shutdown_left_s(), 1.0))
         except Exception as exc:
             log.warning("producer_close_failed", error=repr(exc))
+        await self.runner.close(CLOSE_GRACE_S)
         log.info("stopped", halted=self.halted)
 
     # What telemetry reads (processor.engine.view.EngineView), besides the attributes above.
@@ -295,16 +318,14 @@ class Processor:
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """The group's rebalance callbacks: the workers let go of queued records, intake pauses
-    anew, and the assignments do the rest."""
+    """The group's rebalance callbacks: the assignments change; intake pauses anew."""
 
     def __init__(self, processor: Processor) -> None:
         self._processor = processor
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         p = self._processor
-        keys = {(tp.topic, tp.partition) for tp in revoked if tp in p.assignments.trackers}
-        await p.assignments.revoke(set(revoked), p.workers.release_queued(keys))
+        await p.assignments.revoke(set(revoked), p.scheduler.release_queued)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         p = self._processor

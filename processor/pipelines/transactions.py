@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from pydantic_core import to_json
 
-from processor.pipeline import Output, Source
+from processor.pipeline import Output, Pipeline, Source
 
 HIGH_VALUE_AMOUNT = Decimal("10.00")
 CENTS = Decimal("0.01")
@@ -73,7 +73,7 @@ def ledger_entry(tx: Transaction) -> bytes:
     return to_json(entry)
 
 
-class TransactionsPipeline:
+class TransactionsPipeline(Pipeline[Transaction]):
     """Adds go to ``<input>.additions``, refunds to ``<input>.refunds``, keyed by account."""
 
     model = Transaction

@@ -27,7 +27,7 @@ from processor.headers import (
     DLQ_STAGE,
     EVENT_ID,
 )
-from processor.pipeline import Pipeline
+from processor.pipeline import PipelineLike
 from processor.pipelines.transactions import pipeline as transactions
 from processor.topology import topic_names
 from tests.faults.campaign import scale
@@ -52,7 +52,7 @@ Record = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
 
 
 async def create_topics_with(
-    settings: Settings, pipeline: Pipeline, configs: Mapping[str, Mapping[str, str]]
+    settings: Settings, pipeline: PipelineLike, configs: Mapping[str, Mapping[str, str]]
 ) -> None:
     """The pipeline's topics; those named in ``configs`` with those topic configs."""
     names = topic_names(settings, pipeline)

@@ -203,6 +203,8 @@ def output_bytes(value: bytes) -> tuple[int, int]:
     """
     source = Source("input", 0, 0, None, (), 0)
     output = transactions.route(Transaction.model_validate_json(value), source)
+    assert isinstance(output.value, bytes)
+    assert isinstance(output.key, bytes)
     least = len(output.value) + len(output.event_id or "")
     return least, least + len(output.key or b"") + len(h.EVENT_ID) + len(h.SOURCE) + 300
 

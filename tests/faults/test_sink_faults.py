@@ -39,7 +39,7 @@ async def test_an_output_slower_than_the_poll_interval_keeps_the_group_and_memor
 ) -> None:
     capacity = 40
     settings = settings_for(
-        bootstrap_servers, unique_name, queue_max_records=capacity, workers=1,
+        bootstrap_servers, unique_name, queue_max_records=capacity, concurrency=1,
         max_poll_interval_ms=3_000, session_timeout_ms=6_000, heartbeat_interval_ms=1_000,
     )  # fmt: skip
     await create_topics(settings)

@@ -38,7 +38,7 @@ async def test_slow_pipeline_pauses_and_resumes_intake_within_capacity(
         bootstrap_servers,
         unique_name,
         queue_max_records=CAPACITY,
-        workers=4,
+        concurrency=4,
         queue_resume_ratio=0.5,
     )
     await create_topics(settings)

@@ -21,7 +21,7 @@ from tests.processes import ProcessorProcess
 
 COUNT = 20_000
 # A few thousand records a second, so that a signal lands mid-stream.
-THROTTLED = ("--pipeline", "tests.pipelines:throttled", "--workers", "4",
+THROTTLED = ("--pipeline", "tests.pipelines:throttled", "--concurrency", "4",
              "--shutdown-timeout-s", "20")  # fmt: skip
 
 

@@ -193,7 +193,7 @@ async def test_sigterm_during_an_output_outage_exits_within_the_shutdown_timeout
             # At most a thousand records a second: the outage finds most of them unwritten. A
             # plain route: with an async one, Python 3.11's wait_for may swallow the workers'
             # cancellation and hang the stop (a separate bug, not this test's subject).
-            settings, log, "--pipeline", "tests.faulty:slow", "--workers", "1",
+            settings, log, "--pipeline", "tests.faulty:slow", "--concurrency", "1",
             "--shutdown-timeout-s", str(SHUTDOWN_TIMEOUT_S),
         ).start()  # fmt: skip
 
@@ -275,7 +275,7 @@ async def test_a_stop_while_many_async_routes_run_ends_within_its_bound(
     from tests.kafka_support import create_topics, mixed_samples, produce, settings_for
     from tests.pipelines import sluggish
 
-    settings = settings_for(bootstrap_servers, unique_name, workers=32, shutdown_timeout_s=0.3)
+    settings = settings_for(bootstrap_servers, unique_name, concurrency=32, shutdown_timeout_s=0.3)
     await create_topics(settings)
     await produce(bootstrap_servers, settings.input_topic, mixed_samples(5_000, accounts=500))
     for _ in range(6):

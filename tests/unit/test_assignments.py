@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -22,6 +23,7 @@ from tests.records import FakeRecord
 
 TP0 = TopicPartition("payments", 0)
 TP1 = TopicPartition("payments", 1)
+Release = Callable[[set[tuple[str, int]]], list[InFlight]]
 
 
 class FakeConsumer:
@@ -49,7 +51,9 @@ class Rig:
             FakeRecord(tp.topic, tp.partition, offset, None, value, [], now_ms)
             for offset in offsets
         ]
-        items, size = take_in(records, self.assignments.tracker(tp))
+        tracker = self.assignments.tracker(tp)
+        assert tracker is not None
+        items, size = take_in(records, tracker)
         self.flow.admit_many(len(items), size)
         return items
 
@@ -82,29 +86,74 @@ def test_whatever_the_order_of_acknowledgements_everything_is_freed(
     assert (rig.flow.records, rig.flow.bytes) == (0, 0)
 
 
-async def test_revoke_lets_queued_records_go_waits_for_in_flight_ones_and_commits() -> None:
+def releasing(queued: list[InFlight], asked: list[set[tuple[str, int]]]) -> Release:
+    """A scheduler's release_queued holding ``queued``: notes what it was asked for."""
+
+    def release(partitions: set[tuple[str, int]]) -> list[InFlight]:
+        asked.append(partitions)
+        return [i for i in queued if (i.source.topic, i.source.partition) in partitions]
+
+    return release
+
+
+async def test_revoke_waits_for_every_record_taken_in_so_the_next_owner_redoes_none() -> None:
     rig = Rig()
     rig.assignments.assign({TP0, TP1})
     items = rig.take(TP0, range(4))
     kept = rig.take(TP1, range(2))
-    rig.assignments.finish_all(items[:2])
-    in_flight, queued = items[2], items[3]  # the workers hand back the queued one
+    rig.assignments.finish_all(items[3:])  # done out of order: a hole below it
 
-    async def acknowledge_later() -> None:
+    async def finish_the_rest_later() -> None:
         await asyncio.sleep(0.05)
-        rig.assignments.finish(in_flight)
+        rig.assignments.finish_all(items[:3])
 
-    late = asyncio.create_task(acknowledge_later())
-    await rig.assignments.revoke({TP0}, [queued])
+    late = asyncio.create_task(finish_the_rest_later())
+    asked: list[set[tuple[str, int]]] = []
+    await rig.assignments.revoke({TP0}, releasing(items, asked))
     await late
-    assert rig.consumer.commits == [{TP0: 3}]  # through the in-flight one; the queued is redone
+    assert rig.consumer.commits == [{TP0: 4}]  # all of it: nothing done is read again
+    assert asked == []  # nothing had to be let go
     assert TP0 not in rig.assignments.trackers
     assert TP1 in rig.assignments.trackers
     assert items[0].tracker.revoked
-    assert rig.stats.released_on_revoke == 1
     assert (rig.flow.records, rig.flow.bytes) == (2, 20)  # only TP1's records are held
     rig.assignments.finish_all(kept)
     assert (rig.flow.records, rig.flow.bytes) == (0, 0)
+
+
+async def test_past_the_revoke_timeout_queued_records_are_let_go_and_the_prefix_committed() -> None:
+    rig = Rig(revoke_timeout_s=0.05)
+    rig.assignments.assign({TP0})
+    items = rig.take(TP0, range(4))
+    rig.assignments.finish(items[0])
+    queued = items[2:]  # offset 1 is in flight and never finishes in time
+    asked: list[set[tuple[str, int]]] = []
+    await rig.assignments.revoke({TP0}, releasing(queued, asked))
+    assert asked == [{("payments", 0)}]
+    assert rig.stats.released_on_revoke == 2
+    assert rig.consumer.commits == [{TP0: 1}]
+    assert (rig.flow.records, rig.flow.bytes) == (0, 10)  # offset 1's bytes until it ends
+    rig.assignments.finish(items[1])
+    assert (rig.flow.records, rig.flow.bytes) == (0, 0)
+
+
+async def test_while_a_partition_is_revoked_intake_takes_nothing_more_in_for_it() -> None:
+    rig = Rig()
+    rig.assignments.assign({TP0})
+    items = rig.take(TP0, range(2))
+    seen: list[object] = []
+
+    async def look_then_finish() -> None:
+        await asyncio.sleep(0.01)
+        seen.append(rig.assignments.tracker(TP0))
+        rig.assignments.finish_all(items)
+
+    looking = asyncio.create_task(look_then_finish())
+    await rig.assignments.revoke({TP0}, releasing([], []))
+    await looking
+    assert seen == [None]
+    rig.assignments.assign({TP0})
+    assert rig.assignments.tracker(TP0) is not None
 
 
 async def test_an_acknowledgement_after_the_revoke_frees_bytes_but_is_never_committed() -> None:
@@ -112,7 +161,7 @@ async def test_an_acknowledgement_after_the_revoke_frees_bytes_but_is_never_comm
     rig.assignments.assign({TP0})
     items = rig.take(TP0, range(3))
     rig.assignments.finish(items[0])
-    await rig.assignments.revoke({TP0}, [])  # offsets 1 and 2 are still in flight
+    await rig.assignments.revoke({TP0}, releasing([], []))  # offsets 1 and 2 are in flight
     assert rig.consumer.commits == [{TP0: 1}]
     assert (rig.flow.records, rig.flow.bytes) == (0, 20)
     observed = rig.assignments.latency.count
@@ -129,7 +178,7 @@ async def test_a_new_assignment_starts_where_the_group_is_even_below_an_earlier_
     rig.assignments.finish_all(rig.take(TP0, range(10, 20)))
     await rig.assignments.committer.commit()
     first = rig.assignments.tracker(TP0)
-    await rig.assignments.revoke({TP0}, [])
+    await rig.assignments.revoke({TP0}, releasing([], []))
     rig.assignments.assign({TP0})  # another member committed less meanwhile (it redid records)
     assert rig.assignments.tracker(TP0) is not first
     rig.assignments.finish_all(rig.take(TP0, range(5, 8)))

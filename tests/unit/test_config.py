@@ -81,12 +81,12 @@ def test_settings_are_frozen() -> None:
 
 def test_environment_variables_with_the_prefix_set_fields(monkeypatch: pytest.MonkeyPatch) -> None:
     env(monkeypatch, "bootstrap_servers", "kafka-1:9092,kafka-2:9092")
-    env(monkeypatch, "workers", "3")
+    env(monkeypatch, "concurrency", "3")
     env(monkeypatch, "dlq_max_ratio", "0.25")
     env(monkeypatch, "auto_offset_reset", "latest")
     settings = load_settings()
     assert settings.bootstrap_servers == "kafka-1:9092,kafka-2:9092"
-    assert settings.workers == 3
+    assert settings.concurrency == 3
     assert settings.dlq_max_ratio == 0.25
     assert settings.auto_offset_reset == "latest"
 
@@ -97,16 +97,16 @@ def test_environment_variables_without_the_prefix_are_ignored(
     monkeypatch.setenv("WORKERS", "5")
     monkeypatch.setenv("GROUP_ID", "elsewhere")
     settings = load_settings()
-    assert settings.workers == Settings.model_fields["workers"].default
+    assert settings.concurrency == Settings.model_fields["concurrency"].default
     assert settings.group_id == "processor"
 
 
 def test_overrides_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     env(monkeypatch, "group_id", "from-env")
-    env(monkeypatch, "workers", "3")
-    settings = load_settings(group_id="from-flag", workers=5)
+    env(monkeypatch, "concurrency", "3")
+    settings = load_settings(group_id="from-flag", concurrency=5)
     assert settings.group_id == "from-flag"
-    assert settings.workers == 5
+    assert settings.concurrency == 5
 
 
 def test_an_override_of_none_leaves_the_environment_value(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -115,8 +115,8 @@ def test_an_override_of_none_leaves_the_environment_value(monkeypatch: pytest.Mo
 
 
 def test_an_override_beats_a_bad_environment_value(monkeypatch: pytest.MonkeyPatch) -> None:
-    env(monkeypatch, "workers", "many")
-    assert load_settings(workers=2).workers == 2
+    env(monkeypatch, "concurrency", "many")
+    assert load_settings(concurrency=2).concurrency == 2
 
 
 # Errors.
@@ -125,16 +125,16 @@ def test_an_override_beats_a_bad_environment_value(monkeypatch: pytest.MonkeyPat
 def test_a_bad_environment_value_names_the_environment_variable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    env(monkeypatch, "workers", "many")
+    env(monkeypatch, "concurrency", "many")
     message = config_error()
-    assert "PROCESSOR_WORKERS" in message
+    assert "PROCESSOR_CONCURRENCY" in message
     assert "'many'" in message
-    assert "--workers" not in message
+    assert "--concurrency" not in message
 
 
 def test_a_bad_override_names_the_flag() -> None:
-    message = config_error(workers=0)
-    assert "--workers" in message
+    message = config_error(concurrency=0)
+    assert "--concurrency" in message
     assert "PROCESSOR_WORKERS" not in message
 
 
@@ -163,9 +163,9 @@ def test_an_out_of_range_environment_value_names_its_variable(
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"workers": 0},
+        {"concurrency": 0},
         {"auto_offset_reset": "middle"},
-        {"group_id": "line\nbreak", "workers": -1},
+        {"group_id": "line\nbreak", "concurrency": -1},
         {"input_topic": "bad\ntopic\n" * 30},
     ],
 )
@@ -215,7 +215,7 @@ def test_the_password_is_not_echoed_when_another_setting_is_bad(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sasl(monkeypatch)
-    assert PASSWORD not in config_error(workers=0)
+    assert PASSWORD not in config_error(concurrency=0)
 
 
 @pytest.mark.parametrize("field", ["sasl_password", "ssl_password"])
@@ -253,3 +253,14 @@ def test_kafka_client_options_build_an_ssl_context_for_sasl_ssl(
     options = kafka_client_options(load_settings())
     assert isinstance(options["ssl_context"], ssl.SSLContext)
     assert options["sasl_plain_password"] == PASSWORD
+
+
+def test_a_setting_that_was_replaced_is_refused_naming_its_successor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PROCESSOR_WORKERS", "8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert (
+        str(caught.value) == "PROCESSOR_WORKERS is no longer a setting: use PROCESSOR_CONCURRENCY"
+    )

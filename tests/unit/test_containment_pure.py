@@ -9,12 +9,13 @@ import pytest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel, field_serializer
 
 from processor import headers as h
 from processor.engine.deadletter import Cause, dead_letter_headers, fit_dead_letter
 from processor.engine.inflight import take_in
 from processor.engine.offsets import OffsetTracker
-from processor.engine.outcome import output_problem
+from processor.engine.outcome import written
 from processor.engine.recordsize import record_bytes
 from processor.logs import Throttle
 from processor.pipeline import Headers, Output, Source
@@ -23,7 +24,7 @@ from tests.records import FakeRecord
 DECLARED = frozenset({"payments-ok", "payments-review"})
 BATCH_HEADER_BYTES = 61  # a v2 record batch's own fields, before its records
 
-# --- output_problem ---------------------------------------------------------------------------
+# --- written (output checks) ----------------------------------------------------------------------
 
 # Text sometimes with lone surrogates: valid in a str, not encodable as UTF-8.
 texts = st.lists(st.characters() | st.characters(categories=["Cs"]), max_size=12).map("".join)
@@ -67,8 +68,23 @@ def encodes(text: str) -> bool:
     return True
 
 
+def output_problem(output: Output, declared: frozenset[str]) -> Cause | None:
+    result = written(output, declared)
+    if isinstance(result, Cause):
+        return result
+    _, value, key, _, _ = result
+    assert value is None or type(value) is bytes  # what the emitter takes
+    assert key is None or type(key) is bytes
+    return None
+
+
+def text_or_bytes(part: object) -> bool:
+    """None, bytes, or text that encodes as UTF-8: what a value or key may be."""
+    return part is None or type(part) is bytes or (isinstance(part, str) and encodes(part))
+
+
 def writable(output: Output) -> bool:
-    """What the handler can hand to the emitter: an independent statement of output_problem."""
+    """What the handler can hand to the emitter: an independent statement of ``written``."""
     topic, value, key, headers, event_id = output
     # None or an empty tuple or list means no headers; anything else must be a tuple of pairs.
     empty = headers is None or (type(headers) in (tuple, list) and len(headers) == 0)
@@ -86,8 +102,8 @@ def writable(output: Output) -> bool:
     return (
         type(topic) is str
         and topic in DECLARED
-        and (value is None or type(value) is bytes)
-        and (key is None or type(key) is bytes)
+        and text_or_bytes(value)
+        and text_or_bytes(key)
         and (event_id is None or (type(event_id) is str and encodes(event_id)))
         and pairs_ok
     )
@@ -169,6 +185,47 @@ def test_output_problem_reports_text_that_cannot_be_encoded_as_utf8(
     assert problem is not None
     assert problem.error_class == "InvalidOutput"
     assert problem.message.startswith(named)
+
+
+class Shipment(BaseModel):
+    id: str
+    grams: int
+
+
+class Unserializable(BaseModel):
+    when: object
+
+    @field_serializer("when")
+    def _refuse(self, when: object) -> str:
+        raise ValueError("cannot write this")
+
+
+def test_text_values_and_keys_are_written_as_utf8_and_models_as_their_json() -> None:
+    result = written(Output("payments-ok", "h\u00e9llo", "k\u00e9y"), DECLARED)
+    assert not isinstance(result, Cause)
+    assert result[1:3] == ("h\u00e9llo".encode(), "k\u00e9y".encode())
+    result = written(Output("payments-ok", Shipment(id="s1", grams=5)), DECLARED)
+    assert not isinstance(result, Cause)
+    assert result[1] == b'{"id":"s1","grams":5}'
+
+
+@pytest.mark.parametrize(
+    ("output", "said"),
+    [
+        (Output("payments-ok", 5), "Output.value must be bytes, str, a pydantic model or None"),  # type: ignore[arg-type]
+        (Output("payments-ok", b"v", Shipment(id="s", grams=1)), "Output.key must be bytes"),  # type: ignore[arg-type]
+        (Output("payments-ok", Unserializable(when=1)), "Output.value could not be serialized"),
+        (Output("payments-ok", "\ud800"), "Output.value cannot be encoded as UTF-8"),
+    ],
+    ids=["int-value", "model-key", "serializer-raises", "lone-surrogate"],
+)
+def test_a_value_or_key_that_cannot_be_written_is_an_invalid_output(
+    output: Output, said: str
+) -> None:
+    result = written(output, DECLARED)
+    assert isinstance(result, Cause)
+    assert result.error_class == "InvalidOutput"
+    assert result.message.startswith(said)
 
 
 # --- fit_dead_letter --------------------------------------------------------------------------

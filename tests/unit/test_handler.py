@@ -19,6 +19,7 @@ from pydantic import BaseModel, field_validator
 from processor import headers as h
 from processor.engine.deadletter import Cause
 from processor.engine.emit import Backoff, Emitter, Entry, Refusal
+from processor.engine.executors import RouteRunner
 from processor.engine.guard import DeadLetterGuard
 from processor.engine.handle import RecordHandler
 from processor.engine.inflight import InFlight, take_in
@@ -195,7 +196,8 @@ def make_rig(
     finished: list[InFlight] = []
     halts: list[str] = []
     handler = RecordHandler(
-        pipeline=pipeline,
+        model=pipeline.model,
+        runner=RouteRunner(pipeline, route_timeout_s),
         emitter=cast(Emitter[InFlight], emitter),
         guard=guard,
         stats=stats,
@@ -203,7 +205,6 @@ def make_rig(
         output_topics=pipeline.output_topics(INPUT),
         group_id=GROUP,
         max_attempts=max_attempts,
-        route_timeout_s=route_timeout_s,
         backoff=FAST,
         finish=finished.append,
         halt=halts.append,
@@ -415,8 +416,8 @@ async def test_an_async_route_that_keeps_raising_becomes_a_handler_dead_letter()
 @pytest.mark.parametrize(
     ("output", "named"),
     [
-        (Output(OUT, cast(bytes, "text")), "Output.value"),
-        (Output(OUT, b"v", cast(bytes, "key")), "Output.key"),
+        (Output(OUT, cast(bytes, 42)), "Output.value"),
+        (Output(OUT, b"v", cast(bytes, 4.2)), "Output.key"),
         (Output(OUT, b"v", None, cast(Headers, [("h", b"1")])), "Output.headers must be a tuple"),
         (Output(OUT, b"v", None, cast(Headers, (("h", "1"),))), "Output.headers[0] value"),
         (Output(OUT, b"v", None, cast(Headers, ((b"h", b"1"),))), "Output.headers[0] name"),
@@ -426,8 +427,8 @@ async def test_an_async_route_that_keeps_raising_becomes_a_handler_dead_letter()
         (Output(OUT, b"v", None, (("trace-\udcff", b"1"),)), "Output.headers[0] name cannot"),
     ],
     ids=[
-        "str-value",
-        "str-key",
+        "int-value",
+        "float-key",
         "list-headers",
         "str-header-value",
         "bytes-header-name",

@@ -7,13 +7,18 @@ from collections.abc import Sequence
 import pytest
 from pydantic import BaseModel
 
+from processor.config import Settings
 from processor.pipeline import (
+    BatchPipeline,
     Drop,
+    Outcome,
     Output,
     Pipeline,
     PipelineLoadError,
     Reject,
     Source,
+    executor_of,
+    is_batch,
     load_pipeline,
 )
 from processor.pipelines.transactions import Transaction, TransactionsPipeline
@@ -111,12 +116,105 @@ def test_a_class_is_instantiated_with_no_arguments(spec: str) -> None:
     assert loaded.output_topics("in")
 
 
-def test_a_loaded_pipeline_satisfies_the_protocol() -> None:
-    assert isinstance(load_pipeline(f"{HERE}:make_event_pipeline"), Pipeline)
+class TypedPipeline(Pipeline[Event]):
+    """Typed by subclassing: route takes the model, and the defaults come along."""
+
+    model = Event
+
+    def output_topics(self, input_topic: str) -> Sequence[str]:
+        return ("out",)
+
+    async def route(self, record: Event, source: Source) -> Output:
+        return Output("out", record.kind)
+
+
+class BulkPipeline(BatchPipeline[Event]):
+    model = Event
+    executor = "thread"
+
+    def output_topics(self, input_topic: str) -> Sequence[str]:
+        return ("out",)
+
+    def route_many(self, records: Sequence[Event], sources: Sequence[Source]) -> list[Outcome]:
+        return [Drop(record.kind) for record in records]
+
+
+class RouteForgotten(Pipeline[Event]):
+    model = Event
+
+    def output_topics(self, input_topic: str) -> Sequence[str]:
+        return ("out",)
+
+
+class UnknownExecutor(EventPipeline):
+    executor = "gpu"
+
+
+class AsyncInThreads(TypedPipeline):
+    executor = "thread"  # an async route already runs on the loop
+
+
+class PlainStartHook(EventPipeline):
+    def start(self) -> None:  # not async
+        pass
+
+
+def make_from_settings(settings: Settings) -> EventPipeline:
+    made = EventPipeline()
+    made.input_topic = settings.input_topic  # type: ignore[attr-defined]
+    return made
+
+
+typed_pipeline = TypedPipeline()
+bulk_pipeline = BulkPipeline()
+route_forgotten = RouteForgotten()
+unknown_executor = UnknownExecutor()
+async_in_threads = AsyncInThreads()
+plain_start_hook = PlainStartHook()
+
+
+def test_a_subclass_of_pipeline_loads_with_its_defaults() -> None:
+    loaded = load_pipeline(f"{HERE}:typed_pipeline")
+    assert loaded is typed_pipeline
+    assert (executor_of(loaded), is_batch(loaded)) == ("loop", False)
+
+
+def test_a_batch_pipeline_loads_and_routes_in_batches_in_its_executor() -> None:
+    loaded = load_pipeline(f"{HERE}:bulk_pipeline")
+    assert (executor_of(loaded), is_batch(loaded)) == ("thread", True)
+
+
+def test_a_factory_that_takes_an_argument_is_given_the_settings() -> None:
+    settings = Settings(input_topic="orders")
+    loaded = load_pipeline(f"{HERE}:make_from_settings", settings)
+    assert loaded.input_topic == "orders"  # type: ignore[attr-defined]
+
+
+def test_a_factory_that_takes_the_settings_needs_them() -> None:
+    assert "takes the settings" in load_error(f"{HERE}:make_from_settings")
+
+
+@pytest.mark.parametrize(
+    ("attribute", "said"),
+    [
+        ("route_forgotten", "is not a pipeline (needs model, output_topics, and route or"),
+        ("unknown_executor", "executor must be one of loop, thread, process, not 'gpu'"),
+        ("async_in_threads", "executor 'thread' runs a plain function; an async route"),
+        ("plain_start_hook", "start must be an async method"),
+    ],
+)
+def test_a_pipeline_that_cannot_run_is_refused_in_one_line_naming_why(
+    attribute: str, said: str
+) -> None:
+    message = load_error(f"{HERE}:{attribute}")
+    assert said in message
+    assert attribute in message
+    assert "\n" not in message
 
 
 def test_a_loaded_pipeline_routes_records() -> None:
     loaded = load_pipeline(f"{HERE}:event_pipeline")
+    assert isinstance(loaded, EventPipeline)
     source = Source("events", 0, 0, None, (), 0)
     assert isinstance(loaded.route(Event(kind="good"), source), Output)
     assert isinstance(loaded.route(Event(kind="bad"), source), Reject)

@@ -31,7 +31,7 @@ def test_static_members_get_an_id_each() -> None:
 
 
 def test_a_plan_survives_the_command_line() -> None:
-    plan = Plan(processes=3, given={"workers": "4"}, http_port=9000, log_format="json")
+    plan = Plan(processes=3, given={"concurrency": "4"}, http_port=9000, log_format="json")
     assert Plan.from_json(plan.to_json()) == plan
 
 
