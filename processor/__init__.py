@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from processor.pipeline import Drop, Output, Pipeline, Reject, Source
+    from processor.pipeline import BatchPipeline, Drop, Output, Pipeline, Reject, Source
 
-__all__ = ["Drop", "Output", "Pipeline", "Reject", "Source"]
+__all__ = ["BatchPipeline", "Drop", "Output", "Pipeline", "Reject", "Source"]
 __version__ = "0.1.0"
 
 

@@ -5,6 +5,8 @@
   ``instance`` nor ``commands``.
 - ``instance`` (the supervisor) never loads the engine, nor aiokafka or pydantic.
 - The top-level modules (the public API, settings, header names, logs) import none of them.
+- ``processor.testing`` (the test kit for pipelines) runs the engine's handling; it imports
+  neither telemetry, the instance nor the commands.
 - ``commands`` sit on top and may import anything.
 
 Imports under ``if TYPE_CHECKING:`` count too: a cycle for the type checker is still a cycle.
@@ -22,6 +24,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "processor"
 ROLES = ("engine", "telemetry", "instance", "commands")
 FORBIDDEN = {
+    "testing": {"telemetry", "instance", "commands"},
     "engine": {"telemetry", "instance", "commands"},
     "telemetry": {"engine", "instance", "commands"},
     "instance": {"engine", "commands"},
@@ -69,6 +72,8 @@ def imports(path: Path) -> set[str]:
 def role(module: str) -> str:
     if module == "processor.__main__":
         return "commands"  # ``python -m processor`` is the command line
+    if module == "processor.testing":
+        return "testing"  # runs the engine's handling in-process, for pipelines' own tests
     parts = module.split(".")
     return parts[1] if len(parts) > 2 and parts[1] in ROLES else "top"
 

@@ -49,14 +49,11 @@ class Assignments:
         return self._trackers
 
     def tracker(self, tp: TopicPartition) -> OffsetTracker | None:
-        """The tracker records of ``tp`` are taken in under; None while ``tp`` is being let go
-        (its records are left to the next owner)."""
+        """The tracker records of ``tp`` are taken in under; None when ``tp`` is not held or is
+        being let go: such records are not this instance's, and the owner reads them."""
         if tp in self._leaving:
             return None
-        tracker = self._trackers.get(tp)
-        if tracker is None:  # records only come for assigned partitions; be safe anyway
-            tracker = self._trackers[tp] = OffsetTracker()
-        return tracker
+        return self._trackers.get(tp)
 
     def finish(self, item: InFlight) -> None:
         """``item`` needs nothing more (dropped, or let go after its partition was revoked)."""

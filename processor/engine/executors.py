@@ -58,7 +58,8 @@ class RouteRunner:
         self._workers = workers or default_workers(self.executor)
         self._pool: PoolExecutor | None = None
         self._slots = asyncio.Semaphore(self._workers)
-        # Async routes past their timeout that ignored their cancellation, until they end.
+        # Async routes (and a close hook) past their timeout that ignored their cancellation,
+        # until they end.
         self._abandoned: set[asyncio.Future[Any]] = set()
 
     async def start(self) -> None:
@@ -83,9 +84,9 @@ class RouteRunner:
         for calls that still run (they were abandoned)."""
         hook = getattr(self._pipeline, "close", None)
         if hook is not None:
-            try:
-                await asyncio.wait_for(hook(), timeout_s)
-            except Exception as exc:  # TimeoutError included: closing goes on regardless
+            try:  # not wait_for: it waits for a hook that ignores its cancellation
+                await self._bounded(hook(), timeout_s, "close()")
+            except Exception as exc:  # a timeout included: closing goes on regardless
                 log.warning("pipeline_close_failed", error=repr(exc))
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
@@ -112,14 +113,14 @@ class RouteRunner:
         if self._pool is None:
             result = self._call(*args)
             if type(result) is not tuple and inspect.isawaitable(result):  # Output is a tuple
-                return self._bounded(result)
+                return self._bounded(result, self._timeout_s, self._name)
             return result
         return self._in_pool(args)
 
-    async def _bounded(self, pending: Awaitable[Any]) -> Any:
+    async def _bounded(self, pending: Awaitable[Any], timeout_s: float, name: str) -> Any:
         call = asyncio.ensure_future(pending)
         try:
-            done, _ = await asyncio.wait((call,), timeout=self._timeout_s)
+            done, _ = await asyncio.wait((call,), timeout=timeout_s)
         except asyncio.CancelledError:  # a stop: the route goes too
             call.cancel()
             raise
@@ -128,7 +129,7 @@ class RouteRunner:
         call.cancel()
         self._abandoned.add(call)
         call.add_done_callback(self._forget_abandoned)
-        raise RouteTimeout(f"{self._name} did not return within {self._timeout_s:g} s")
+        raise RouteTimeout(f"{name} did not return within {timeout_s:g} s")
 
     async def _in_pool(self, args: tuple[Any, ...]) -> Any:
         assert self._pool is not None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Collection
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -21,7 +21,7 @@ from processor.engine.deadletter import (
     source_header,
 )
 from processor.engine.decode import decode, describe_error
-from processor.engine.emit import Backoff, Emitter, Entry, Refusal
+from processor.engine.emit import Backoff, Entry, Refusal
 from processor.engine.executors import RouteRunner, RouteTimeout
 from processor.engine.guard import DeadLetterGuard
 from processor.engine.inflight import InFlight
@@ -38,6 +38,23 @@ log = get_logger("processor.engine.handle")
 WARNING_INTERVAL_S = 30.0
 
 
+class Writes(Protocol):
+    """Where the handler's writes go: the emitter (or, in ``processor.testing``, a capture)."""
+
+    @property
+    def max_record_bytes(self) -> int: ...
+
+    def submit(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers,
+        token: InFlight,
+        timestamp_ms: int | None = None,
+    ) -> None: ...
+
+
 class RecordHandler:
     """Turns each record into exactly one outcome and hands writes to the emitter."""
 
@@ -46,7 +63,7 @@ class RecordHandler:
         *,
         model: type[BaseModel],
         runner: RouteRunner,
-        emitter: Emitter[InFlight],
+        emitter: Writes,
         guard: DeadLetterGuard,
         stats: Stats,
         dlq_topic: str,

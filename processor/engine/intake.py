@@ -89,7 +89,7 @@ class Intake:
 
     def _take(self, tp: TopicPartition, records: Sequence[Any]) -> list[Any]:
         tracker = self._tracker_for(tp)
-        if tracker is None:  # being revoked: the next owner reads these
+        if tracker is None:  # not held, or being revoked: the owner reads these
             return []
         items, size = take_in(records, tracker)
         self._flow.admit_many(len(items), size)

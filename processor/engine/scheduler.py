@@ -204,10 +204,12 @@ class Scheduler:
     async def _dispatch_batches(self) -> None:
         assert self._handle_batch is not None
         handle_batch, key_of, busy = self._handle_batch, self._key, self._busy
+        streak = 0
         while True:
             ready = self._ready
             if not ready or self._running >= self._concurrency:
                 self._wake.clear()
+                streak = 0
                 await self._wake.wait()
                 continue
             if len(ready) < self._batch_max and self._batch_wait_s > 0:
@@ -238,6 +240,10 @@ class Scheduler:
                 pending = None
             if pending is None:
                 self._free(keys)
+                streak += len(batch)
+                if streak >= YIELD_EVERY:
+                    streak = 0
+                    await asyncio.sleep(0)
                 continue
             self._running += len(batch)
             self._spawn(self._batch_done(batch, keys, pending))
