@@ -108,7 +108,7 @@ async def run_pipeline_async(
     check_pipeline(pipeline, type(pipeline).__name__)
     s = settings or Settings(input_topic=INPUT_TOPIC, group_id=GROUP_ID)
     run = _Run(pipeline, s)
-    await run.runner.start()
+    await run.runner.start(s.startup_timeout_s)
     try:
         await run.handle([_as_record(record) for record in records])
     finally:

@@ -19,8 +19,8 @@ import multiprocessing
 import os
 import pickle
 from collections.abc import Awaitable, Callable
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import Executor as PoolExecutor
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 from processor.logs import get_logger
@@ -62,22 +62,30 @@ class RouteRunner:
         # until they end.
         self._abandoned: set[asyncio.Future[Any]] = set()
 
-    async def start(self) -> None:
-        """Start the pool the executor needs, then the pipeline's ``start`` hook.
+    async def start(self, timeout_s: float) -> None:
+        """Start the pool the executor needs, then the pipeline's ``start`` hook, within
+        ``timeout_s``.
 
-        Raises ExecutorError, one line, when the pipeline cannot run in its executor or its
-        ``start`` fails.
+        Raises ExecutorError, one line, when the pipeline cannot run in its executor (it does
+        not pickle, or a worker process cannot load it) or its ``start`` fails or hangs.
         """
         if self.executor == "thread":
             self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="route")
         elif self.executor == "process":
             self._pool = self._process_pool()
+            try:  # a worker loads the pipeline now, not on the first record
+                ready = asyncio.get_running_loop().run_in_executor(self._pool, _ready)
+                await self._bounded(ready, timeout_s, "a worker process")
+            except Exception as exc:
+                raise ExecutorError(
+                    f"a worker process could not load the pipeline: {_one_line(exc)}"
+                ) from None
         hook = getattr(self._pipeline, "start", None)
         if hook is not None:
-            try:
-                await hook()
+            try:  # not asyncio.timeout: it waits for a hook that ignores its cancellation
+                await self._bounded(hook(), timeout_s, "the pipeline's start()")
             except Exception as exc:
-                raise ExecutorError(f"the pipeline's start() failed: {exc!r}") from None
+                raise ExecutorError(f"the pipeline's start() failed: {_one_line(exc)}") from None
 
     async def close(self, timeout_s: float) -> None:
         """The pipeline's ``close`` hook (within ``timeout_s``), then the pool, without waiting
@@ -91,6 +99,15 @@ class RouteRunner:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+
+    def _renew(self, broken: PoolExecutor) -> None:
+        """A worker process died (killed, out of memory): the pool is broken for good, so the
+        calls after this one go to a new pool. Once per breakage, however many calls saw it."""
+        if self._pool is not broken:
+            return
+        broken.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._process_pool()
+        log.warning("executor_pool_replaced", executor=self.executor)
 
     def _process_pool(self) -> ProcessPoolExecutor:
         try:
@@ -135,11 +152,14 @@ class RouteRunner:
         assert self._pool is not None
         await self._slots.acquire()
         loop = asyncio.get_running_loop()
+        function = _run_adopted if self.executor == "process" else self._call
+        pool = self._pool
         try:
-            function = _run_adopted if self.executor == "process" else self._call
-            running = self._pool.submit(function, *args)
-        except BaseException:
+            running = pool.submit(function, *args)
+        except BaseException as exc:
             self._slots.release()
+            if isinstance(exc, BrokenExecutor):
+                self._renew(pool)
             raise
         # The slot stands for a pool worker: it is free only once the call really ends, not
         # when it is abandoned after its timeout.
@@ -151,7 +171,11 @@ class RouteRunner:
             running.cancel()  # a call not yet started never starts; a running one ends alone
             raise
         if done:
-            return result.result()
+            try:
+                return result.result()
+            except BrokenExecutor:
+                self._renew(pool)
+                raise
         running.cancel()
         result.add_done_callback(_retrieve)
         raise RouteTimeout(f"{self._name} did not return within {self._timeout_s:g} s")
@@ -180,6 +204,14 @@ _adopted: Callable[..., Any] | None = None
 def _adopt(pickled: bytes, name: str) -> None:
     global _adopted
     _adopted = getattr(pickle.loads(pickled), name)
+
+
+def _ready() -> bool:
+    return _adopted is not None
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(repr(error).split())
 
 
 def _run_adopted(*args: Any) -> Any:

@@ -174,14 +174,9 @@ class Processor:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + s.startup_timeout_s
         try:
-            async with asyncio.timeout(s.startup_timeout_s):
-                await self.runner.start()
+            await self.runner.start(s.startup_timeout_s)
         except ExecutorError as exc:
             raise StartupError(str(exc)) from None
-        except TimeoutError:
-            raise StartupError(
-                f"the pipeline's start() did not finish in {s.startup_timeout_s:g} s"
-            ) from None
         attempt = 0
         while (problem := await self._start_problem(outputs, deadline - loop.time())) is not None:
             self.starting = problem
