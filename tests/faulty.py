@@ -25,7 +25,7 @@ FAULTS: dict[str, tuple[str, str]] = {
     "type-": ("validate", "TypeError"),
     "key-": ("validate", "KeyError"),
     "dec-": ("validate", "InvalidOperation"),
-    "str-": ("route", "InvalidOutput"),
+    "float-": ("route", "InvalidOutput"),
     "list-": ("route", "InvalidOutput"),
     "int-": ("route", "InvalidOutput"),
     "none-": ("route", "InvalidOutcome"),
@@ -78,8 +78,8 @@ class FaultyPipeline(TransactionsPipeline):
     def route(self, record: Transaction, source: Source) -> Any:
         record_id = record.id
         good = super().route(record, source)
-        if record_id.startswith("str-"):
-            return _broken(good, value=ledger_entry(record).decode())
+        if record_id.startswith("float-"):
+            return _broken(good, value=float(len(ledger_entry(record))))
         if record_id.startswith("list-"):
             return _broken(good, headers=[("origin", b"list")])
         if record_id.startswith("int-"):
