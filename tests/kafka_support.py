@@ -57,8 +57,11 @@ def settings_for(bootstrap: str, name: str, **overrides: Any) -> Settings:
     return load_settings(**values)
 
 
-async def create_topics(settings: Settings, partitions: int = 4) -> None:
-    names = topic_names(settings, transactions)
+async def create_topics(
+    settings: Settings, partitions: int = 4, pipeline: PipelineLike = transactions
+) -> None:
+    """Create the input, output and dead-letter topics of ``pipeline`` under ``settings``."""
+    names = topic_names(settings, pipeline)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     await admin.start()
     try:

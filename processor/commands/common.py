@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from typing import Any
 
 from processor.config import Settings, load_settings
@@ -36,5 +38,9 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def settings_from(args: argparse.Namespace) -> tuple[Settings, PipelineLike]:
+    """The settings, and the pipeline they name. The current directory is importable, as in
+    ``python -m``: ``PROCESSOR_PIPELINE=myapp.orders:pipeline`` finds ``./myapp``."""
     settings = load_settings(**given_settings(args))
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     return settings, load_pipeline(settings.pipeline, settings)

@@ -285,3 +285,17 @@ async def test_a_stop_while_many_async_routes_run_ends_within_its_bound(
         processor.stop()
         bound_s = settings.shutdown_timeout_s + 3 * CLOSE_GRACE_S
         assert await asyncio.wait_for(task, bound_s) == 0
+
+
+async def test_a_process_pipeline_that_does_not_pickle_exits_4_with_one_line_saying_so(
+    bootstrap_servers: str, unique_name: str, tmp_path: Path
+) -> None:
+    settings = settings_for(bootstrap_servers, unique_name)
+    log = tmp_path / "processor.log"
+    pipeline = ("--pipeline", "tests.route_pipelines:Locked")
+    process = ProcessorProcess(settings, log, *pipeline).start()
+    try:
+        assert await exit_code(process, 30) == EXIT_STARTUP, tail(log)
+        assert_one_line_exit(log, "executor 'process'", "must pickle")
+    finally:
+        kill(process)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
 
+from processor.commands.common import settings_from
 from processor.config import Settings
 from processor.pipeline import (
     BatchPipeline,
@@ -253,3 +257,43 @@ def test_a_model_that_is_not_a_pydantic_model_is_refused() -> None:
 
 def test_a_load_error_is_a_value_error() -> None:
     assert issubclass(PipelineLoadError, ValueError)
+
+
+LOCAL_MODULE = """
+from pydantic import BaseModel
+from processor.pipeline import Drop, Source
+
+
+class Event(BaseModel):
+    kind: str
+
+
+class Events:
+    model = Event
+
+    def output_topics(self, input_topic: str) -> list[str]:
+        return ["out"]
+
+    def route(self, record: Event, source: Source) -> Drop:
+        return Drop("seen")
+
+
+pipeline = Events()
+"""
+
+
+def test_the_command_line_finds_a_pipeline_in_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "localapp").mkdir()
+    (tmp_path / "localapp" / "__init__.py").write_text("")
+    (tmp_path / "localapp" / "events.py").write_text(LOCAL_MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    args = argparse.Namespace(setting_pipeline="localapp.events:pipeline")
+    try:
+        _, loaded = settings_from(args)
+    finally:
+        sys.modules.pop("localapp.events", None)
+        sys.modules.pop("localapp", None)
+    assert loaded.output_topics("in") == ["out"]

@@ -1,0 +1,1 @@
+"""Sample data and example pipelines to copy (see ``examples/README.md``)."""
