@@ -46,7 +46,7 @@ def ordering_key(ordering: Ordering) -> Callable[[InFlight], Hashable | None]:
     if ordering == "key":
         return lambda item: item.source.key
     if ordering == "partition":
-        return lambda item: item.source.partition
+        return lambda item: (item.source.topic, item.source.partition)
     return lambda item: None
 
 
@@ -219,7 +219,9 @@ class Scheduler:
                 ready = self._ready
             batch: list[InFlight] = []
             keys: set[Hashable] = set()
-            while ready and len(batch) < self._batch_max:
+            # No more than the room left: CONCURRENCY bounds records in flight, batches too.
+            limit = min(self._batch_max, self._concurrency - self._running)
+            while ready and len(batch) < limit:
                 item = ready.popleft()
                 key = key_of(item)
                 if key is not None:
