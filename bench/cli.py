@@ -7,6 +7,8 @@ import asyncio
 import logging
 import os
 import platform
+import shlex
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -15,7 +17,8 @@ from typing import Any
 from bench.contenders import CONTENDERS, SMOKE, by_name
 from bench.curves import run_curves
 from bench.drain import RunPlan
-from bench.report import write
+from bench.pipeline_curves import GROUPS, run_pipelines
+from bench.report import write, write_pipelines
 from bench.run import Workload, latency_rate, run_all
 
 RESULTS = Path(__file__).parent / "results"
@@ -41,12 +44,26 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--smoke", action="store_true", help="tiny run for CI: 1,000 records, 3 contenders"
     )
-    p.add_argument("--out", type=Path, default=RESULTS, help="where latest.* are written")
+    p.add_argument(
+        "--pipelines", nargs="?", const="all", default=None, metavar="CURVES",
+        help="instead of the table: the pipeline-speed curves (all, or some of "
+        f"{','.join(GROUPS)}), written to pipelines.*",
+    )  # fmt: skip
+    p.add_argument("--pipeline-seconds", type=float, default=12.0,
+                   help="each pipeline point drains this long at its expected rate")  # fmt: skip
+    p.add_argument("--out", type=Path, default=RESULTS, help="where the results are written")
     return p
+
+
+def command(argv: list[str] | None) -> str:
+    """The command as run: ``scripts/bench`` says it is the launcher."""
+    launcher = os.environ.get("BENCH_LAUNCHER", "python -m bench")
+    return " ".join([launcher, shlex.join(sys.argv[1:] if argv is None else argv)]).strip()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.command = command(argv)
     # Retried client warnings (a leader moving, a group joining) are not results.
     logging.basicConfig(level=logging.ERROR)
     if args.smoke:
@@ -56,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _main(args: argparse.Namespace) -> int:
+    if args.pipelines is not None:
+        return await _pipelines(args)
     contenders = by_name([n for n in args.contenders.split(",") if n])
     workload = Workload(args.records, args.record_bytes, args.invalid_ratio, args.rounds,
                         args.latency_seconds, args.latency_share)  # fmt: skip
@@ -67,6 +86,7 @@ async def _main(args: argparse.Namespace) -> int:
             rate = latency_rate({row.name: row for row in rows}, 1.0)
             curves = await run_curves(plan, workload, args.max_backlog, rate)
     meta = {
+        "command": args.command,
         "date": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count(),
         "python": platform.python_version(), "records": args.records,
         "record_bytes": args.record_bytes, "invalid_ratio": args.invalid_ratio,
@@ -74,4 +94,18 @@ async def _main(args: argparse.Namespace) -> int:
         "latency_seconds": args.latency_seconds, "smoke": args.smoke,
     }  # fmt: skip
     print(write(args.out, meta, rows, curves))
+    return 0 if all(row.status in ("ok", "skipped") for row in rows) else 1
+
+
+async def _pipelines(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="bench-") as work:
+        plan = RunPlan(args.bootstrap, args.partitions, args.timeout, Path(work))
+        rows, used = await run_pipelines(plan, args.pipelines, args.pipeline_seconds,
+                                         args.record_bytes, args.invalid_ratio)  # fmt: skip
+    meta = {
+        "command": args.command, "date": time.strftime("%Y-%m-%d %H:%M"),
+        "cpus": os.cpu_count(), "record_bytes": args.record_bytes,
+        "invalid_ratio": args.invalid_ratio, "partitions": args.partitions,
+    }  # fmt: skip
+    print(write_pipelines(args.out, meta, rows, used))
     return 0 if all(row.status in ("ok", "skipped") for row in rows) else 1

@@ -1,4 +1,4 @@
-"""Scaling curves for the processor: record size, worker count, processes, backlog size, offered
+"""Scaling curves for the processor: record size, concurrency, processes, backlog size, offered
 load."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from bench.latency import measure_latency
 from bench.run import Workload, dataset
 
 RECORD_SIZES = (100, 1_000, 10_000)
-WORKERS = (1, 4, 8, 16)
+CONCURRENCY = (10, 100, 1_000, 10_000)  # PROCESSOR_CONCURRENCY: records routed at once, per process
 PROCESSES = (1, 2)  # PROCESSOR_PROCESSES: consumer processes of the one instance
 BACKLOGS = (100_000, 1_000_000, 2_000_000)
 LOAD_SHARES = (0.25, 0.50, 0.75)
@@ -23,18 +23,18 @@ async def run_curves(
     plan: RunPlan, workload: Workload, max_backlog: int, max_rate: float
 ) -> dict[str, list[dict[str, Any]]]:
     processor = by_name([PROCESSOR])[0]
-    curves: dict[str, list[dict[str, Any]]] = {"record_size": [], "workers": [], "processes": [],
-                                                "backlog": [], "offered_load": []}  # fmt: skip
+    names = ("record_size", "concurrency", "processes", "backlog", "offered_load")
+    curves: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     for size in RECORD_SIZES:
         count = min(workload.records, max(10_000, MAX_CURVE_BYTES // size))
         print(f"curve: record size {size} B ({count} records)", flush=True)
         result = await drain(processor, plan, dataset(workload, count, size))
         curves["record_size"].append({"record_bytes": size, **asdict(result)})
     data = dataset(workload)
-    for workers in WORKERS:
-        print(f"curve: {workers} workers", flush=True)
-        result = await drain(processor, plan, data, {"PROCESSOR_WORKERS": str(workers)})
-        curves["workers"].append({"workers": workers, **asdict(result)})
+    for concurrency in CONCURRENCY:
+        print(f"curve: concurrency {concurrency}", flush=True)
+        result = await drain(processor, plan, data, {"PROCESSOR_CONCURRENCY": str(concurrency)})
+        curves["concurrency"].append({"concurrency": concurrency, **asdict(result)})
     for processes in PROCESSES:
         print(f"curve: {processes} process(es)", flush=True)
         result = await drain(processor, plan, data, {"PROCESSOR_PROCESSES": str(processes)})

@@ -12,7 +12,10 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-ACCOUNTS = 1000
+ACCOUNTS = 1000  # distinct keys by default
+# Key counts of the pipeline curves: few keys bound a keyed route, many leave it to concurrency.
+FEW_KEYS = 200
+MANY_KEYS = 100_000
 # Broken the ways the pipeline must catch: JSON, types, ranges, patterns, missing fields.
 _INVALID_CHANGES: tuple[dict[str, object], ...] = (
     {"amount": "12.345"},
@@ -60,13 +63,20 @@ def _padded(body: dict[str, object], size: int) -> bytes:
 
 
 def records(
-    count: int, *, size: int = 400, invalid_ratio: float = 0.01, seed: int = 7, prefix: str = "tx"
+    count: int,
+    *,
+    size: int = 400,
+    invalid_ratio: float = 0.01,
+    seed: int = 7,
+    prefix: str = "tx",
+    keys: int = ACCOUNTS,
 ) -> Iterator[InputRecord]:
-    """``count`` records; about ``invalid_ratio`` of them break a rule or are not JSON at all."""
+    """``count`` records; about ``invalid_ratio`` of them break a rule or are not JSON at all.
+    Keys are accounts, drawn uniformly from ``keys`` distinct ones."""
     rng = random.Random(seed)
     invalid_every = round(1 / invalid_ratio) if invalid_ratio > 0 else 0
     for index in range(count):
-        account = f"acct-{rng.randrange(ACCOUNTS)}"
+        account = f"acct-{rng.randrange(keys)}"
         value = transaction_value(f"{prefix}-{index}", account, rng, size)
         if invalid_every and index % invalid_every == invalid_every - 1:
             yield InputRecord(account.encode(), _broken(value, index // invalid_every, size), False)

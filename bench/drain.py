@@ -35,6 +35,9 @@ class DrainResult:
     peak_rss_mib: float = 0.0
     cpu_s_per_100k: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
+    # The measured window (time.time()): the first output, and the end (or the last poll).
+    started_at: float = 0.0
+    ended_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +82,16 @@ async def _measure(
     argv = contender_argv(contender, plan.bootstrap, topic, group, expect)
     first = done = None
     last_seen = time.time()
+    timeline: list[tuple[float, int]] = []  # (time, outputs written)
     async with Progress(plan.bootstrap, topic, group, plan.partitions) as progress:
-        child = Child(argv, plan.work_dir / f"{topic}.log", env)
+        child = Child(argv, plan.work_dir / f"{topic}.log", {**dict(contender.env), **(env or {})})
         deadline = time.monotonic() + plan.timeout_s
         count = 0
         while time.monotonic() < deadline:
             written = await progress.written()
             count = written if not contender.validates else await progress.committed()
             now = last_seen = time.time()
+            timeline.append((now, written))
             if first is None and (written or count):
                 first = now
             if count >= expect:
@@ -98,6 +103,7 @@ async def _measure(
         exited_early = not child.running
         measured = await child.finish(wait=done is not None and contender.stops_itself)
     end = done
+    result.started_at = first or 0.0
     if done is None or first is None:
         result.status = "failed" if exited_early else "timeout"
         result.note = f"{count}/{expect} committed; exit {measured.exit_code}: {child.log_tail()}"
@@ -107,6 +113,10 @@ async def _measure(
     else:
         result.seconds = max(done - first, POLL_S)
         result.throughput = expect / result.seconds
+    result.ended_at = end or 0.0
+    steady = steady_rate(timeline, expect)
+    if steady is not None:
+        result.extra["steady_throughput"] = steady
     result.peak_rss_mib = measured.peak_rss_bytes / 2**20
     cpu = measured.cpu_between(first, end) if first and end else None
     if cpu is None:
@@ -116,3 +126,16 @@ async def _measure(
         ) + "CPU over the whole process life"
     processed = expect if done else max(count, 1)
     result.cpu_s_per_100k = cpu * 100_000 / processed
+
+
+def steady_rate(
+    timeline: list[tuple[float, int]], total: int, low: float = 0.1, high: float = 0.9
+) -> float | None:
+    """Outputs per second while the outputs went from ``low`` to ``high`` of ``total``: the rate
+    without the start and the tail (the last commit, the last records of the busiest key). None
+    when the outputs never got that far."""
+    start = next(((at, n) for at, n in timeline if n >= low * total), None)
+    end = next(((at, n) for at, n in timeline if n >= high * total), None)
+    if start is None or end is None or end[0] <= start[0]:
+        return None
+    return (end[1] - start[1]) / (end[0] - start[0])

@@ -91,7 +91,7 @@ async def measure_latency(
     await create_topics(plan.bootstrap, topics, plan.partitions, stamped)
     total = WARMUP_RECORDS + int(rate * seconds)
     argv = contender_argv(contender, plan.bootstrap, name, f"{name}-group", total)
-    child = Child(argv, plan.work_dir / f"{name}.log")
+    child = Child(argv, plan.work_dir / f"{name}.log", dict(contender.env))
     stamps = Stamps()
     warm_seen = [0]
     reader = asyncio.create_task(_read_outputs(plan, topics[1:], stamps, warm_seen))

@@ -16,6 +16,7 @@ class Contender:
     needs_binaries: tuple[str, ...] = ()
     validates: bool = True
     stops_itself: bool = True  # at --expect; else the harness stops it once all is committed
+    env: tuple[tuple[str, str], ...] = ()  # its variant's settings (environment variables)
 
     def missing(self) -> str | None:
         """Why it cannot run here, or None."""
@@ -30,6 +31,7 @@ class Contender:
 
 PROCESSOR = "processor"
 TEXTBOOK = "textbook"
+FASTSTREAM = "faststream"
 
 CONTENDERS: tuple[Contender, ...] = (
     Contender(PROCESSOR, "bench.contenders.processor", "processor (defaults)", stops_itself=False),
@@ -40,6 +42,22 @@ CONTENDERS: tuple[Contender, ...] = (
     Contender("quix", "bench.contenders.quix", "Quix Streams", ("quixstreams",)),
     Contender("faust", "bench.contenders.faust_agent", "Faust (faust-streaming)", ("faust",)),
     Contender("arroyo", "bench.contenders.arroyo_app", "Sentry arroyo", ("arroyo",)),
+    Contender(
+        FASTSTREAM,
+        "bench.contenders.faststream_app",
+        "FastStream (ack after each record)",
+        ("faststream",),
+        stops_itself=False,
+        env=(("BENCH_FASTSTREAM_ACK", "ack"),),
+    ),
+    Contender(
+        "faststream_default",
+        "bench.contenders.faststream_app",
+        "FastStream default (ack first: at most once)",
+        ("faststream",),
+        stops_itself=False,
+        env=(("BENCH_FASTSTREAM_ACK", "ack_first"),),
+    ),
     Contender("kcat", "bench.contenders.kcat", "kcat | kcat (no validation)", (), ("kcat",), False),
 )
 SMOKE = (PROCESSOR, TEXTBOOK, "aiokafka_batch")

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import importlib
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
+from functools import partial
 from typing import Any
 
 from bench.contenders.common import ContenderArgs, parse_args
@@ -71,22 +72,34 @@ class CountDelivered(_strategies.ProcessingStrategy):  # type: ignore[misc]
         self.next_step.terminate()
 
 
+def ledger_task(topics: LedgerTopics, message: Any) -> Routed:
+    """Validate and route one message (module level: a process pool can pickle it)."""
+    payload = message.payload
+    return route(topics, payload.key, payload.value)
+
+
 class LedgerStrategy(_strategies.ProcessingStrategyFactory):  # type: ignore[misc]
-    def __init__(self, topics: LedgerTopics, producer: RoutingProducer, on_count: Any) -> None:
+    """``first_step`` (given the step it feeds) -> Produce -> count -> CommitOffsets; the first
+    step defaults to ``RunTask(ledger_task)``."""
+
+    def __init__(
+        self,
+        topics: LedgerTopics,
+        producer: RoutingProducer,
+        on_count: Any,
+        first_step: Callable[[Any], Any] | None = None,
+    ) -> None:
         self.topics = topics
         self.producer = producer
         self.on_count = on_count
+        self.first_step = first_step or (lambda then: RunTask(partial(ledger_task, topics), then))
 
     def create_with_partitions(self, commit: Any, partitions: Mapping[Any, int]) -> Any:
-        def task(message: Any) -> Routed:
-            payload = message.payload
-            return route(self.topics, payload.key, payload.value)
-
         commit_step = CountDelivered(CommitOffsets(commit), self.on_count)
-        return RunTask(task, Produce(self.producer, Topic("routed"), commit_step))
+        return self.first_step(Produce(self.producer, Topic("routed"), commit_step))
 
 
-def run(args: ContenderArgs) -> None:
+def run(args: ContenderArgs, first_step: Callable[[Any], Any] | None = None) -> None:
     config = {"bootstrap.servers": args.bootstrap}
     consumer = KafkaConsumer(
         _config.build_kafka_consumer_configuration(
@@ -104,7 +117,7 @@ def run(args: ContenderArgs) -> None:
         if args.expect and seen[0] == args.expect:
             processor.signal_shutdown()  # closing joins the steps: produce, then commit
 
-    factory = LedgerStrategy(args.topics, producer, on_count)
+    factory = LedgerStrategy(args.topics, producer, on_count, first_step)
     processor = StreamProcessor(consumer, Topic(args.input), factory)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: processor.signal_shutdown())

@@ -2,7 +2,8 @@
 
 By default that is a supervisor with one consumer process per CPU, so it cannot count what the
 whole group committed; the harness stops it (SIGTERM) once the group has committed everything.
-``PROCESSOR_*`` variables still apply (the curves set ``PROCESSOR_WORKERS``, ``_PROCESSES``).
+``PROCESSOR_*`` variables still apply (the curves set ``PROCESSOR_CONCURRENCY``, ``_PROCESSES``,
+``_PIPELINE``...).
 """
 
 from __future__ import annotations

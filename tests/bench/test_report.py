@@ -31,7 +31,7 @@ def test_curves_are_tabulated_and_kept_in_the_json(tmp_path: Path) -> None:
                for n, rss in ((100_000, 80.0), (2_000_000, 95.0))]  # fmt: skip
     backlog = [{"backlog": r.records, **asdict(r)} for r in drained]
     load = [{"share": 0.5, **asdict(LatencyResult("processor", 20_000.0, p50_ms=12, p99_ms=48))}]
-    curves = {"record_size": [], "workers": [], "backlog": backlog, "offered_load": load}
+    curves = {"record_size": [], "concurrency": [], "backlog": backlog, "offered_load": load}
     write(tmp_path, {"records": 1000}, [_row("processor", 45_000.0)], curves)
     text = (tmp_path / "latest.md").read_text()
     assert "| 2000000 | 45,000 | 95.00 |" in text
