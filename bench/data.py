@@ -70,13 +70,16 @@ def records(
     seed: int = 7,
     prefix: str = "tx",
     keys: int = ACCOUNTS,
+    even_keys: bool = False,
 ) -> Iterator[InputRecord]:
     """``count`` records; about ``invalid_ratio`` of them break a rule or are not JSON at all.
-    Keys are accounts, drawn uniformly from ``keys`` distinct ones."""
+    Keys are accounts, drawn uniformly from ``keys`` distinct ones; with ``even_keys`` each
+    key gets the same number of records (in turn), so no key is busier than the others."""
     rng = random.Random(seed)
     invalid_every = round(1 / invalid_ratio) if invalid_ratio > 0 else 0
     for index in range(count):
-        account = f"acct-{rng.randrange(keys)}"
+        drawn = rng.randrange(keys)  # drawn either way: the values stay the same
+        account = f"acct-{index % keys if even_keys else drawn}"
         value = transaction_value(f"{prefix}-{index}", account, rng, size)
         if invalid_every and index % invalid_every == invalid_every - 1:
             yield InputRecord(account.encode(), _broken(value, index // invalid_every, size), False)

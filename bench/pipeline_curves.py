@@ -1,13 +1,12 @@
 """Pipeline-speed curves (``--pipelines``): user pipelines that wait, drained at real-world speed.
 
-Every point drains generated ledger records (keys are accounts: 100,000 distinct ones, or 200)
-through the processor with a pipeline of :mod:`bench.pipelines` (the built-in ledger pipeline
-behind an await, a blocking sleep, CPU work, or a bulk await), or through a peer doing the same.
-For each: drained records/s, the ceiling the wait allows (the slots that can wait at once,
-divided by the wait), their ratio, the processor's event-loop lag (its
+Every point drains generated ledger records (keys are accounts, each in turn: 100,000 distinct
+ones, or 200) through the processor with a pipeline of :mod:`bench.pipelines` (the built-in
+ledger pipeline behind an await, a blocking sleep, CPU work, or a bulk await), or through a peer
+doing the same. For each: drained records/s, the ceiling the wait allows (the slots that can
+wait at once, divided by the wait), their ratio, the processor's event-loop lag (its
 ``processor_event_loop_lag_seconds`` gauge, scraped every 100 ms during the drain), peak RSS and
-CPU per 100k records.
-"""
+CPU per 100k records."""
 
 from __future__ import annotations
 
@@ -320,7 +319,11 @@ class Inputs:
             largest[keys] = max(largest.get(keys, 0), count)
         for keys, count in largest.items():
             made = records(
-                count, size=self.record_bytes, invalid_ratio=self.invalid_ratio, keys=keys
+                count,
+                size=self.record_bytes,
+                invalid_ratio=self.invalid_ratio,
+                keys=keys,
+                even_keys=True,  # no key busier than the rest: the ceiling is keys / wait
             )
             self._made[keys] = list(made)
 
