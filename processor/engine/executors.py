@@ -16,8 +16,10 @@ import asyncio
 import contextlib
 import inspect
 import multiprocessing
+import multiprocessing.connection
 import os
 import pickle
+import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import Executor as PoolExecutor
@@ -203,7 +205,25 @@ _adopted: Callable[..., Any] | None = None
 
 def _adopt(pickled: bytes, name: str) -> None:
     global _adopted
+    _leave_with_parent()
     _adopted = getattr(pickle.loads(pickled), name)
+
+
+def _leave_with_parent() -> None:
+    """End this pool worker when the processor process that started it ends, however it ends.
+
+    A processor killed with SIGKILL never shuts its pool down, and a worker blocked reading the
+    pool's call queue would wait for ever: it holds that pipe's write end too.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _ready() -> bool:

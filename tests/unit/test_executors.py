@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
@@ -466,3 +469,42 @@ def test_a_thread_pool_has_32_workers_by_default() -> None:
 
 def test_a_process_pool_has_one_worker_per_usable_cpu_by_default() -> None:
     assert default_workers("process") == len(os.sched_getaffinity(0))
+
+
+ROOT = str(Path(__file__).resolve().parents[2])
+KILLED_PARENT = """
+import asyncio, os, signal, sys
+from processor.engine.executors import RouteRunner
+from tests.route_pipelines import Judge
+
+async def main() -> None:
+    runner = RouteRunner(Judge(topic="judged"), 30.0, workers=2)
+    await runner.start(30.0)
+    print(" ".join(str(pid) for pid in runner._pool._processes), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(main())
+"""
+
+
+async def test_pool_workers_end_when_their_processor_process_is_killed() -> None:
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", KILLED_PARENT, stdout=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )  # fmt: skip
+    out, _ = await child.communicate()
+    assert child.returncode == -signal.SIGKILL
+    workers = [int(pid) for pid in out.split()]
+    assert workers
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+        await asyncio.sleep(0.05)
+    assert not any(_alive(pid) for pid in workers)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").exists() and " Z " not in Path(f"/proc/{pid}/stat").read_text()
