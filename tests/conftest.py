@@ -1,4 +1,7 @@
-"""One real Kafka broker per test session; each test brings its own topics and group."""
+"""One real Kafka broker per test session; each test brings its own topics and group.
+
+Tests that ask for ``kafka_cluster`` get a three-broker cluster as well (marked ``cluster``).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from processor.broker import LocalBroker
+from processor.broker import LocalBroker, LocalCluster
 
 # testcontainers drives Confluent's image scripts; cp-kafka 8.0 ships Apache Kafka 4.0 (KRaft).
 KAFKA_CONTAINER_IMAGE = "confluentinc/cp-kafka:8.0.0"
@@ -92,6 +95,25 @@ def local_broker(session_kafka: SessionKafka) -> LocalBroker:
     if session_kafka.local is None:
         pytest.skip("the session's broker is not a LocalBroker (env or testcontainers)")
     return session_kafka.local
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # `-m "not cluster"` leaves out every test that would start the cluster, marked or not.
+    for item in items:
+        if "kafka_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.cluster)
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """Three Kafka brokers from the jars (replication 3, min in-sync 2), started on first use."""
+    ports = free_ports(6)
+    cluster = LocalCluster(tmp_path_factory.mktemp("kafka-cluster"), (*ports[:3],), (*ports[3:],))
+    try:
+        cluster.up(timeout_s=180)
+        yield cluster
+    finally:
+        cluster.down()
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""A local single-node Apache Kafka broker (KRaft) run from the official Maven Central jars."""
+"""A local Apache Kafka broker or cluster (KRaft) run from the official Maven Central jars."""
 
+from processor.broker.cluster import LocalCluster, PartitionState
 from processor.broker.local import (
     KAFKA_VERSION,
     BrokerError,
@@ -14,6 +15,8 @@ __all__ = [
     "BrokerError",
     "BrokerStatus",
     "LocalBroker",
+    "LocalCluster",
+    "PartitionState",
     "default_home",
     "wait_until_ready",
 ]

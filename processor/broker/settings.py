@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,6 +42,43 @@ def server_properties(
     }
     settings.update(overrides or {})
     return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+def cluster_settings(node_id: int, host: str, controller_ports: list[int]) -> dict[str, str]:
+    """What a node of a local cluster sets over :func:`server_properties`.
+
+    Every node is a voter of a static controller quorum (``controller.quorum.voters``): the
+    cluster's members are fixed, so the dynamic quorum's extra format step buys nothing here.
+    Replication is as in production, three copies of which two must acknowledge, so that one
+    broker may fail under ``acks=all`` and transactions.
+    """
+    replicas = min(3, len(controller_ports))
+    in_sync = str(max(1, replicas - 1))
+    voters = ",".join(f"{node}@{host}:{port}" for node, port in enumerate(controller_ports))
+    return {
+        "node.id": str(node_id),
+        "controller.quorum.voters": voters,
+        "default.replication.factor": str(replicas),
+        "min.insync.replicas": in_sync,
+        "offsets.topic.replication.factor": str(replicas),
+        "transaction.state.log.replication.factor": str(replicas),
+        "transaction.state.log.min.isr": in_sync,
+        # 50 by default: three times as many replicas to create before the first transaction.
+        "transaction.state.log.num.partitions": "4",
+        "share.coordinator.state.topic.replication.factor": str(replicas),
+        "share.coordinator.state.topic.min.isr": in_sync,
+        # A killed broker loses its partitions after 6 s without a heartbeat (9 s by default).
+        "broker.heartbeat.interval.ms": "1000",
+        "broker.session.timeout.ms": "6000",
+    }
+
+
+def new_cluster_id() -> str:
+    """A cluster id as ``kafka-storage random-uuid`` makes one, without starting a JVM."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+        if not cluster_id.startswith("-"):  # Kafka avoids these: they read as options
+            return cluster_id
 
 
 def log4j_config(log_file: Path) -> str:

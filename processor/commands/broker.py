@@ -8,10 +8,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from processor.broker.cluster import LocalCluster, nodes_in, stepped_ports
 from processor.broker.local import KAFKA_VERSION, BrokerError, LocalBroker, default_home
 
 EXIT_ERROR = 1
 EXIT_NOT_RUNNING = 3
+MAX_NODES = 9
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -24,8 +26,8 @@ def add_broker_commands(subparsers: argparse._SubParsersAction[argparse.Argument
     actions = broker.add_subparsers(dest="broker_command", required=True, metavar="COMMAND")
     for name, command, text in (
         ("up", _up, "start the broker in the background unless it runs; print its address"),
-        ("down", _down, "stop the broker"),
-        ("status", _status, "say whether the broker runs (exit 0) or not (exit 3)"),
+        ("down", _down, "stop the broker (every node of a cluster)"),
+        ("status", _status, "say whether the broker (every node) runs (exit 0) or not (exit 3)"),
     ):
         parser = actions.add_parser(name, help=text, description=text)
         _add_location_flags(parser)
@@ -57,6 +59,13 @@ def _add_location_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=9092, help="client (PLAINTEXT) port")
     parser.add_argument("--controller-port", type=int, default=9093, help="KRaft controller port")
     parser.add_argument(
+        "--nodes",
+        type=_node_count,
+        default=None,
+        help="1 (default for up): one broker in HOME; N: a cluster of N brokers, node i in "
+        "HOME/node-i on ports PORT+2i and CONTROLLER_PORT+2i (status and down find N in HOME)",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=None, help="seconds to wait (default: up 60, down 30)"
     )
 
@@ -81,11 +90,21 @@ def _broker_setting(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
-def _broker(args: argparse.Namespace) -> LocalBroker:
+def _node_count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_NODES:
+        raise argparse.ArgumentTypeError(f"expected a number of nodes from 1 to {MAX_NODES}")
+    return int(text)
+
+
+def _broker(args: argparse.Namespace) -> LocalBroker | LocalCluster:
+    """One broker, or the cluster of ``--nodes`` (for status and down: the one set up in home)."""
+    home = args.home or default_home()
     overrides = tuple(getattr(args, "config", ()))
-    return LocalBroker(
-        args.home or default_home(), args.port, args.controller_port, overrides=overrides
-    )
+    nodes = args.nodes or (1 if args.broker_command == "up" else nodes_in(home) or 1)
+    if nodes == 1:
+        return LocalBroker(home, args.port, args.controller_port, overrides=overrides)
+    ports, controller_ports = stepped_ports(args.port, args.controller_port, nodes)
+    return LocalCluster(home, ports, controller_ports, overrides=overrides)
 
 
 def _timeout(args: argparse.Namespace) -> dict[str, float]:
@@ -108,6 +127,8 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    status = _broker(args).status()
-    print(status.line())
-    return 0 if status.running else EXIT_NOT_RUNNING
+    found = _broker(args).status()
+    statuses = found if isinstance(found, list) else [found]
+    for status in statuses:
+        print(status.line())
+    return 0 if all(status.running for status in statuses) else EXIT_NOT_RUNNING
