@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     dlq_topic: str | None = Field(None, description="default: <input topic>.dlq")
     pipeline: str = DEFAULT_PIPELINE
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    isolation_level: Literal["read_committed", "read_uncommitted"] = Field(
+        "read_committed", description="what of a transactional producer's input is read"
+    )
 
     # Backpressure and concurrency.
     queue_max_records: int = Field(10_000, ge=1)

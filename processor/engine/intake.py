@@ -47,6 +47,7 @@ class Intake:
         stats: Stats,
         backoff: Backoff,
         max_partition_fetch_bytes: int,
+        read_committed: bool = True,
     ) -> None:
         self._consumer = consumer
         self._flow = flow
@@ -55,6 +56,7 @@ class Intake:
         self._stats = stats
         self._backoff = backoff
         self._fetch_bytes = max_partition_fetch_bytes
+        self._read_committed = read_committed  # raw reads leave out aborted transactions too
         self._stopping = asyncio.Event()
         # The offset after the last record taken in, per partition of this assignment: where
         # reading must go on after a failed poll (which may have moved positions past records
@@ -124,7 +126,9 @@ class Intake:
         consumer = self._consumer
         for tp in sorted(consumer.assignment() - consumer.paused()):
             offset = await self._position(tp)
-            read = await read_partition_raw(consumer, tp, offset, self._fetch_bytes)
+            read = await read_partition_raw(
+                consumer, tp, offset, self._fetch_bytes, self._read_committed
+            )
             if read.records:
                 items = self._take(tp, read.records)
                 for item in items:

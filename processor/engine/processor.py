@@ -107,8 +107,10 @@ class Processor:
             batch_max=settings.batch_max_records if batches else 1,
             batch_wait_s=settings.batch_max_wait_ms / 1000 if batches else 0.0,
         )
+        read_committed = settings.isolation_level == "read_committed"
         self.intake = Intake(self.consumer, self.flow, self.assignments.tracker, self.scheduler,
-                             self.stats, backoff, settings.max_partition_fetch_bytes)  # fmt: skip
+                             self.stats, backoff, settings.max_partition_fetch_bytes,
+                             read_committed)  # fmt: skip
 
     @property
     def stopping(self) -> bool:
@@ -336,6 +338,7 @@ def _consumer(s: Settings) -> AIOKafkaConsumer:
         group_instance_id=s.group_instance_id,
         enable_auto_commit=False,
         auto_offset_reset=s.auto_offset_reset,
+        isolation_level=s.isolation_level,
         max_poll_interval_ms=s.max_poll_interval_ms,
         session_timeout_ms=s.session_timeout_ms,
         heartbeat_interval_ms=s.heartbeat_interval_ms,

@@ -27,6 +27,9 @@ from processor.engine.recordbatch import Batch, RawRecord, UnreadableBatch, pars
 from processor.metadata import refresh_metadata
 
 READ_UNCOMMITTED = 0
+READ_COMMITTED = 1
+# A control record's key: version (int16), then its type: 0 marks an abort, 1 a commit.
+ABORT_MARKER = 0
 
 
 def undecodable(error: BaseException) -> bool:
@@ -61,10 +64,25 @@ class RawRead(NamedTuple):
     next_offset: int
 
 
+class Fetched(NamedTuple):
+    """A raw fetch of one partition: the stored bytes, and (read_committed) the transactions the
+    broker says were aborted in them, as (producer id, first offset)."""
+
+    data: bytes
+    aborted: list[tuple[int, int]]
+
+
 async def fetch_raw(
-    consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, max_bytes: int
-) -> bytes:
+    consumer: AIOKafkaConsumer,
+    tp: TopicPartition,
+    offset: int,
+    max_bytes: int,
+    read_committed: bool = False,
+) -> Fetched:
     """The stored bytes of ``tp`` from ``offset`` on (at least one batch if there is one).
+
+    With ``read_committed`` the broker returns nothing past the last stable offset (no open
+    transaction's records) and lists the aborted transactions.
 
     Uses the consumer's own connections (aiokafka's client, not public API) so that security
     settings and metadata are the consumer's.
@@ -74,7 +92,8 @@ async def fetch_raw(
     if node is None or node == -1:
         await refresh_metadata(consumer)
         node = client.cluster.leader_for_partition(tp)
-    request = FetchRequest(0, 1, max_bytes, READ_UNCOMMITTED,
+    isolation = READ_COMMITTED if read_committed else READ_UNCOMMITTED
+    request = FetchRequest(0, 1, max_bytes, isolation,
                            [(tp.topic, [(tp.partition, offset, max_bytes)])])  # fmt: skip
     response = await client.send(node, request)
     for _, partitions in response.topics:
@@ -82,28 +101,43 @@ async def fetch_raw(
             error = for_code(error_code)
             if error is not NoError:
                 raise error(f"raw fetch of {tp.topic}/{tp.partition} at {offset}")
-            return bytes(data[-1] or b"")
-    return b""
+            # The fields between the high watermark and the records depend on the version
+            # aiokafka negotiated; the aborted transactions are its one list.
+            aborted = next((field for field in data[:-1] if isinstance(field, list)), None)
+            return Fetched(bytes(data[-1] or b""), [(pid, first) for pid, first in aborted or ()])
+    return Fetched(b"", [])
 
 
 async def read_partition_raw(
-    consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, max_bytes: int
+    consumer: AIOKafkaConsumer,
+    tp: TopicPartition,
+    offset: int,
+    max_bytes: int,
+    read_committed: bool = False,
 ) -> RawRead:
-    """Fetch ``tp`` from ``offset`` and read it leniently; the consumer is moved past it."""
-    read = read_raw(tp, offset, await fetch_raw(consumer, tp, offset, max_bytes))
+    """Fetch ``tp`` from ``offset`` and read it leniently; the consumer is moved past it.
+
+    With ``read_committed`` the records of aborted transactions are left out, as the consumer
+    leaves them out."""
+    fetched = await fetch_raw(consumer, tp, offset, max_bytes, read_committed)
+    read = read_raw(tp, offset, fetched.data, fetched.aborted if read_committed else None)
     consumer.seek(tp, read.next_offset)
     return read
 
 
-def read_raw(tp: TopicPartition, offset: int, data: bytes) -> RawRead:
+def read_raw(
+    tp: TopicPartition, offset: int, data: bytes, aborted: list[tuple[int, int]] | None = None
+) -> RawRead:
     """The records of ``data`` from ``offset`` on, each one that cannot go on with its failure.
 
-    Control batches (transaction markers) are passed over, as the consumer does.
+    Control batches (transaction markers) are passed over, as the consumer does; with
+    ``aborted`` (read_committed), so are the batches of aborted transactions.
     """
     records: list[RawConsumerRecord] = []
     failures: dict[int, Cause] = {}
     next_offset = offset
-    for batch in parse_batches(data):
+    batches = parse_batches(data)
+    for batch in batches if aborted is None else committed_batches(batches, aborted):
         if batch.last_offset < next_offset:
             continue
         if isinstance(batch, UnreadableBatch):
@@ -116,7 +150,44 @@ def read_raw(tp: TopicPartition, offset: int, data: bytes) -> RawRead:
         elif not batch.is_control:
             _take_batch(tp, batch, next_offset, records, failures)
         next_offset = batch.last_offset + 1
+    if batches:  # past skipped batches too, so the next read goes on after them
+        next_offset = max(next_offset, batches[-1].last_offset + 1)
     return RawRead(records, failures, next_offset)
+
+
+def committed_batches(
+    batches: list[Batch | UnreadableBatch], aborted: list[tuple[int, int]]
+) -> list[Batch | UnreadableBatch]:
+    """The batches a read_committed consumer sees, given the aborted transactions a fetch
+    listed as (producer id, first offset).
+
+    Kafka's rule: a producer's transactional batches from an aborted transaction's first offset
+    on are aborted, until that producer's abort marker (a control batch). Control batches are
+    kept (the reader passes over them); unreadable batches are kept (they become dead letters).
+    """
+    pending = sorted((first, pid) for pid, first in aborted)
+    aborting: set[int] = set()
+    kept: list[Batch | UnreadableBatch] = []
+    index = 0
+    for batch in batches:
+        if isinstance(batch, UnreadableBatch):
+            kept.append(batch)
+            continue
+        while index < len(pending) and pending[index][0] <= batch.last_offset:
+            aborting.add(pending[index][1])
+            index += 1
+        if batch.is_control:
+            if _is_abort_marker(batch):
+                aborting.discard(batch.producer_id)
+            kept.append(batch)
+        elif not (batch.is_transactional and batch.producer_id in aborting):
+            kept.append(batch)
+    return kept
+
+
+def _is_abort_marker(batch: Batch) -> bool:
+    key = batch.records[0].key if batch.records else None
+    return key is None or len(key) < 4 or int.from_bytes(key[2:4], "big") == ABORT_MARKER
 
 
 def _take_batch(

@@ -11,6 +11,7 @@ import asyncio
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import pytest
 from aiokafka import TopicPartition
@@ -34,12 +35,26 @@ Offsets = dict[TopicPartition, int]
 Behaviour = Callable[[Offsets], Awaitable[None]]
 
 
+@dataclass
+class PositionState:
+    position: int
+    has_valid_position: bool = True
+
+
 class FakeConsumer:
     """``commit`` runs the next scripted behaviour (slow, failing, held); the default lands."""
 
     def __init__(self) -> None:
         self.log: list[tuple[str, Offsets]] = []  # ("sent" | "retry" | "landed", offsets)
         self.script: deque[Behaviour] = deque()
+        self.positions: dict[TopicPartition, int] = {}  # where reading goes on, when known
+        self._subscription = self  # what the committer peeks at, as in aiokafka's consumer
+        self.subscription = self
+        self.assignment = self
+
+    def state_value(self, tp: TopicPartition) -> PositionState | None:
+        known = self.positions.get(tp)
+        return None if known is None else PositionState(known)
 
     async def commit(self, offsets: Offsets) -> None:
         sent = dict(offsets)
@@ -290,3 +305,23 @@ def test_overlapping_commits_land_in_order_and_never_resend_a_committed_offset(
             else:
                 assert offset >= landed.get(tp, -1), f"{tp} moved back to {offset}"
                 landed[tp] = offset
+
+
+async def test_once_all_is_done_a_commit_goes_past_what_the_consumer_passed_over() -> None:
+    # Offsets 0-9 were records; 10 is a transaction marker the consumer passed over, never
+    # handed out: the read position is 11.
+    consumer = FakeConsumer()
+    consumer.positions[TP0] = 11
+    committer, _, _ = make_committer(consumer, {TP0: Partition(done_to=10)})
+    await committer.commit()
+    assert consumer.sent == [{TP0: 11}]
+
+
+async def test_while_records_are_open_the_commit_stops_at_the_first_of_them() -> None:
+    consumer = FakeConsumer()
+    consumer.positions[TP0] = 11
+    partition = Partition(done_to=5)
+    partition.tracker.track(5)  # taken in, not done
+    committer, _, _ = make_committer(consumer, {TP0: partition})
+    await committer.commit()
+    assert consumer.sent == [{TP0: 5}]
