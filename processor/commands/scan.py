@@ -28,8 +28,12 @@ async def scan(settings: Settings, topic: str) -> AsyncIterator[Any]:
     at them.
     """
     consumer = AIOKafkaConsumer(
-        **kafka_client_options(settings), enable_auto_commit=False, group_id=None
+        **kafka_client_options(settings),
+        enable_auto_commit=False,
+        group_id=None,
+        isolation_level=settings.isolation_level,
     )
+    read_committed = settings.isolation_level == "read_committed"
     await consumer.start()
     try:
         partitions = await _partitions(consumer, topic)
@@ -50,7 +54,11 @@ async def scan(settings: Settings, topic: str) -> AsyncIterator[Any]:
                 batches = {}
                 for tp in sorted(remaining):
                     read = await read_partition_raw(
-                        consumer, tp, next_offsets[tp], settings.max_partition_fetch_bytes
+                        consumer,
+                        tp,
+                        next_offsets[tp],
+                        settings.max_partition_fetch_bytes,
+                        read_committed,
                     )
                     batches[tp] = read.records
                     next_offsets[tp] = read.next_offset

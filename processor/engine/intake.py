@@ -91,7 +91,12 @@ class Intake:
 
     def _take(self, tp: TopicPartition, records: Sequence[Any]) -> list[Any]:
         tracker = self._tracker_for(tp)
-        if tracker is None:  # not held, or being revoked: the owner reads these
+        if tracker is None:
+            # Not held yet (aiokafka may fetch before the assignment callback has run) or being
+            # let go: these are read again, by this instance once it holds the partition or by
+            # the next owner. Never past them: a record skipped here must not be committed past.
+            if tp in self._consumer.assignment():
+                self._consumer.seek(tp, records[0].offset)
             return []
         items, size = take_in(records, tracker)
         self._flow.admit_many(len(items), size)
