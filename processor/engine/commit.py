@@ -63,7 +63,9 @@ class Committer:
                 continue
             offset = tracker.committable()
             if tracker.window == 0:  # all done: go past what the consumer passed over as well
-                offset = max(offset or 0, self._position(tp))
+                position = self._position(tp)
+                if position > (offset or 0):
+                    offset = position
             if offset is not None and offset > committed.get((tp.topic, tp.partition), -1):
                 offsets[tp] = offset
         if not offsets:

@@ -325,3 +325,11 @@ async def test_while_records_are_open_the_commit_stops_at_the_first_of_them() ->
     committer, _, _ = make_committer(consumer, {TP0: partition})
     await committer.commit()
     assert consumer.sent == [{TP0: 5}]
+
+
+async def test_a_partition_that_never_had_a_record_is_not_committed() -> None:
+    consumer = FakeConsumer()
+    consumer.positions[TP0] = 0
+    committer, _, _ = make_committer(consumer, {TP0: Partition(done_to=0)})
+    assert await committer.commit()
+    assert consumer.sent == []
