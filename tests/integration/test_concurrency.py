@@ -80,7 +80,8 @@ async def test_a_clean_rebalance_and_a_stop_redo_nothing_however_records_finish(
     async with running(settings, UnevenPipeline(most_s=0.05, seed=1)) as (first, _):
         await _until(lambda: first.stats.consumed > 1_500)
         async with running(settings, UnevenPipeline(most_s=0.05, seed=2)) as (second, _):
-            await _until(lambda: second.stats.consumed > 1_500)
+            # Joining takes a rebalance, slower on a loaded machine.
+            await _until(lambda: second.stats.consumed > 500, timeout_s=180)
             in_flight_at_leave = second.flow.records
         await _until(lambda: first.stats.rebalances >= 3)  # it took the partitions back
         assert await all_committed(settings, timeout_s=120)
