@@ -58,7 +58,14 @@ class Settings(BaseSettings):
         0, ge=0, le=256, description="consumer processes, each a group member; 0: one per CPU"
     )
 
-    # Commits, retries and shutdown.
+    # Delivery, commits, retries and shutdown.
+    guarantee: Literal["at-least-once", "exactly-once"] = Field(
+        "at-least-once",
+        description="exactly-once: outputs, dead letters and offsets commit in one transaction",
+    )
+    transaction_max_records: int = Field(
+        5000, ge=1, description="exactly-once: records written before a transaction commits early"
+    )
     commit_interval_ms: int = Field(1000, ge=10)
     shutdown_timeout_s: float = Field(30.0, gt=0)
     revoke_timeout_s: float = Field(10.0, gt=0)

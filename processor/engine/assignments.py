@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -28,18 +29,39 @@ log = get_logger("processor.engine.assignments")
 REVOKE_POLL_S = 0.01
 
 
+class Commits(Protocol):
+    """What commits the held partitions' offsets: the consumer's commits (at-least-once), or
+    the partitions' transactions (exactly-once)."""
+
+    committed: dict[tuple[str, int], int]  # the last offset committed, per partition
+    enabled: bool  # off for good after a halt
+
+    def caught_up(self) -> None: ...
+    async def commit(self, partitions: set[TopicPartition] | None = None) -> bool: ...
+    async def run(self, interval_s: float) -> None: ...
+
+
 class Assignments:
     """Offset trackers of the held partitions, their commits, and what a finished record frees."""
 
     def __init__(
-        self, consumer: AIOKafkaConsumer, flow: FlowControl, stats: Stats, revoke_timeout_s: float
+        self,
+        consumer: AIOKafkaConsumer,
+        flow: FlowControl,
+        stats: Stats,
+        revoke_timeout_s: float,
+        make_commits: Callable[[Mapping[TopicPartition, OffsetTracker]], Commits] | None = None,
     ) -> None:
         self._flow = flow
         self._stats = stats
         self._revoke_timeout_s = revoke_timeout_s
         self._trackers: dict[TopicPartition, OffsetTracker] = {}
         self._leaving: set[TopicPartition] = set()  # being revoked
-        self.committer = Committer(consumer, self._trackers, stats)
+        self.committer: Commits = (
+            make_commits(self._trackers)
+            if make_commits is not None
+            else Committer(consumer, self._trackers, stats)
+        )
         self.latency = LatencyHistogram()
         self.joined = False  # an assignment arrived and the instance is not closing (readiness)
 
@@ -85,6 +107,21 @@ class Assignments:
             # Offsets only go forward within an assignment; a new one starts where the group is.
             self.committer.committed.pop((tp.topic, tp.partition), None)
         log.info("partitions_assigned", partitions=sorted(map(str, partitions)))
+
+    def restart(self, tp: TopicPartition, released: list[InFlight]) -> OffsetTracker | None:
+        """Start ``tp`` afresh within this assignment (its transaction was aborted): the old
+        tracker is fenced, what it held is freed (``released``: its queued records, taken out
+        of the scheduler), and a new tracker takes in the records read again. Returns the old
+        one (None if ``tp`` is not held)."""
+        old = self._trackers.get(tp)
+        if old is None:
+            return None
+        for item in released:
+            self._flow.release(0, item.size)
+        old.revoked = True
+        self._flow.release(old.window, 0)
+        self._trackers[tp] = OffsetTracker()
+        return old
 
     async def revoke(
         self,

@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from processor.engine.offsets import OffsetTracker
+from processor.engine.positions import read_position
 from processor.engine.stats import Stats
 from processor.logs import get_logger
 
@@ -63,7 +64,7 @@ class Committer:
                 continue
             offset = tracker.committable()
             if tracker.window == 0:  # all done: go past what the consumer passed over as well
-                position = self._position(tp)
+                position = read_position(self._consumer, tp)
                 if position > (offset or 0):
                     offset = position
             if offset is not None and offset > committed.get((tp.topic, tp.partition), -1):
@@ -81,21 +82,6 @@ class Committer:
         for tp, offset in offsets.items():
             committed[(tp.topic, tp.partition)] = offset
         return True
-
-    def _position(self, tp: TopicPartition) -> int:
-        """Where the consumer reads ``tp`` next, if it knows right now (else 0).
-
-        Past transaction markers and (read_committed) aborted records, which are never handed
-        out as records, so no tracker sees them: once every record taken in is done,
-        committing there keeps the lag at 0 behind a transactional producer. Read without
-        waiting, in the same step as the tracker, so no record can be taken in between; that
-        needs aiokafka's subscription state (``position()`` may wait for a reset).
-        """
-        try:
-            state = self._consumer._subscription.subscription.assignment.state_value(tp)
-            return int(state.position) if state is not None and state.has_valid_position else 0
-        except (AttributeError, TypeError):  # not assigned (any more)
-            return 0
 
     async def run(self, interval_s: float) -> None:
         """Commit every ``interval_s``; once caught up, ``CAUGHT_UP_GAP_S`` after the last one."""

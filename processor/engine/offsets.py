@@ -16,11 +16,12 @@ class OffsetTracker:
     processor's map, so results that arrive late for it can never be committed (fencing).
     """
 
-    __slots__ = ("_last", "_open", "_window", "revoked")
+    __slots__ = ("_first", "_last", "_open", "_window", "revoked")
 
     def __init__(self) -> None:
         self._window: deque[int] = deque()  # tracked offsets at or after the first open one
         self._open: set[int] = set()  # tracked offsets not yet done
+        self._first: int | None = None
         self._last: int | None = None
         self.revoked = False
 
@@ -28,6 +29,8 @@ class OffsetTracker:
         """Take in ``offset``; offsets must increase, as a partition yields them."""
         if self._last is not None and offset <= self._last:
             raise ValueError(f"offset {offset} tracked after {self._last}")
+        if self._first is None:
+            self._first = offset
         self._last = offset
         self._window.append(offset)
         self._open.add(offset)
@@ -48,6 +51,16 @@ class OffsetTracker:
         if self._last is None:
             return None
         return self._window[0] if self._window else self._last + 1
+
+    @property
+    def first(self) -> int | None:
+        """The first offset tracked: where this assignment began reading."""
+        return self._first
+
+    @property
+    def taken(self) -> int | None:
+        """The offset after the last one tracked (None before anything was)."""
+        return None if self._last is None else self._last + 1
 
     @property
     def window(self) -> int:

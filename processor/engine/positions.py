@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -51,3 +52,18 @@ def partition_positions(
 def total_lag(positions: Iterable[PartitionPosition]) -> int:
     """Sum of the known lags (a partition not fetched yet counts as unknown, not zero)."""
     return sum(p.lag for p in positions if p.lag is not None)
+
+
+def read_position(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int:
+    """Where ``consumer`` reads ``tp`` next, if it knows right now (else 0).
+
+    Past transaction markers and (read_committed) aborted records, which are never handed out as
+    records, so no offset tracker sees them. Read without waiting, so that a caller can check a
+    tracker in the same step, with no record taken in between; that needs aiokafka's
+    subscription state (``position()`` may wait for an offset reset).
+    """
+    try:
+        state: Any = consumer._subscription.subscription.assignment.state_value(tp)
+        return int(state.position) if state is not None and state.has_valid_position else 0
+    except (AttributeError, TypeError):  # not assigned (any more)
+        return 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -30,9 +30,11 @@ from processor.engine.handle import RecordHandler
 from processor.engine.inflight import InFlight
 from processor.engine.intake import Intake
 from processor.engine.latency import LatencyHistogram
-from processor.engine.positions import PartitionPosition, partition_positions
+from processor.engine.offsets import OffsetTracker
+from processor.engine.positions import PartitionPosition, partition_positions, read_position
 from processor.engine.scheduler import Scheduler
 from processor.engine.stats import Stats
+from processor.engine.transactions import Transactions
 from processor.logs import get_logger
 from processor.pipeline import PipelineLike, check_pipeline, is_batch
 from processor.topology import written_topics
@@ -72,8 +74,12 @@ class Processor:
         self._crash: BaseException | None = None
         backoff = self._backoff = Backoff(settings.retry_backoff_s, settings.retry_backoff_max_s)
         self.consumer = _consumer(settings)
-        self.assignments = Assignments(self.consumer, self.flow, self.stats,
-                                       settings.revoke_timeout_s)  # fmt: skip
+        self.transactions: Transactions | None = None
+        exactly_once = settings.guarantee == "exactly-once"
+        self.assignments = Assignments(
+            self.consumer, self.flow, self.stats, settings.revoke_timeout_s,
+            self._make_transactions if exactly_once else None,
+        )  # fmt: skip
         self.committer = self.assignments.committer
         self.emitter: Emitter[InFlight] = Emitter(
             lambda: _producer(settings), self.stats, backoff,
@@ -84,7 +90,7 @@ class Processor:
         self.handler = RecordHandler(
             model=pipeline.model,
             runner=self.runner,
-            emitter=self.emitter,
+            emitter=self.transactions or self.emitter,
             guard=DeadLetterGuard(settings.dlq_window, settings.dlq_max_ratio),
             stats=self.stats,
             dlq_topic=settings.dead_letter_topic,
@@ -97,6 +103,10 @@ class Processor:
         )
         self.emitter.listen(acknowledged=self.assignments.finish_all,
                             refused=self.handler.refused, crashed=self.crashed)  # fmt: skip
+        if self.transactions is not None:
+            self.transactions.listen(
+                acknowledged=self.assignments.finish_all, refused=self.handler.refused
+            )
         batches = is_batch(pipeline)
         self.scheduler = Scheduler(
             concurrency=settings.concurrency,
@@ -111,6 +121,31 @@ class Processor:
         self.intake = Intake(self.consumer, self.flow, self.assignments.tracker, self.scheduler,
                              self.stats, backoff, settings.max_partition_fetch_bytes,
                              read_committed)  # fmt: skip
+
+    def _make_transactions(self, trackers: Mapping[TopicPartition, OffsetTracker]) -> Transactions:
+        s = self.settings
+        self.transactions = Transactions(
+            make_producer=lambda transactional_id: _producer(s, transactional_id=transactional_id),
+            group_id=s.group_id,
+            trackers=trackers,
+            stats=self.stats,
+            max_record_bytes=s.max_request_size - RECORD_OVERHEAD_BYTES,
+            max_records=s.transaction_max_records,
+            restart=self._restart_partition,
+            position=lambda tp: read_position(self.consumer, tp),
+        )
+        return self.transactions
+
+    def _restart_partition(self, tp: TopicPartition, committed: int | None) -> None:
+        """Read ``tp`` again from its last commit (its transaction was aborted): in one step,
+        with nothing taken in between."""
+        released = self.scheduler.release_queued({(tp.topic, tp.partition)})
+        old = self.assignments.restart(tp, released)
+        self.intake.forget({tp})
+        start = committed if committed is not None else (old.first if old else None)
+        if start is not None:
+            self.consumer.seek(tp, start)
+        log.warning("partition_restarted", topic=tp.topic, partition=tp.partition, offset=start)
 
     @property
     def stopping(self) -> bool:
@@ -273,6 +308,8 @@ class Processor:
             await self.emitter.close(max(self._shutdown_left_s(), 1.0))
         except Exception as exc:
             log.warning("producer_close_failed", error=repr(exc))
+        if self.transactions is not None:  # what is still open was not committed: abort it
+            await self.transactions.close()
         await self.runner.close(CLOSE_GRACE_S)
         log.info("stopped", halted=self.halted)
 
@@ -323,9 +360,13 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         p = self._processor
         await p.assignments.revoke(set(revoked), p.scheduler.release_queued)
+        if p.transactions is not None:
+            await p.transactions.close(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         p = self._processor
+        if p.transactions is not None:  # fences the partitions' earlier owners first
+            await p.transactions.open(set(assigned))
         p.assignments.assign(set(assigned))
         p.intake.reapply_pause(set(assigned))
 
@@ -349,11 +390,14 @@ def _consumer(s: Settings) -> AIOKafkaConsumer:
     )
 
 
-def _producer(s: Settings, idempotent: bool = True) -> AIOKafkaProducer:
+def _producer(
+    s: Settings, idempotent: bool = True, transactional_id: str | None = None
+) -> AIOKafkaProducer:
     options: dict[str, Any] = kafka_client_options(s)
     return AIOKafkaProducer(
         **options,
         enable_idempotence=idempotent,
+        transactional_id=transactional_id,
         acks="all",
         max_batch_size=s.producer_batch_bytes,
         linger_ms=s.producer_linger_ms,

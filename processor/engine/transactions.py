@@ -1,0 +1,356 @@
+"""Exactly-once: each input partition's outputs, dead letters and offset commit in one transaction.
+
+Fencing. Every input partition has its own transactional producer, with the transactional id
+``<group>-<topic>-<partition>``. The next owner of a partition starts a producer with the same id;
+its initialisation bumps the id's epoch, and the broker refuses anything more from the old one.
+So an instance that was paused past its session timeout (a zombie) cannot commit outputs or
+offsets for a partition it lost. This is the scheme Kafka Streams used before KIP-447. aiokafka's
+offset commit in a transaction (TxnOffsetCommit v0) carries no group generation, so the group
+alone could not fence.
+
+A partition's transaction is cut at the records taken in so far. Outputs of later records wait
+(buffered) until it commits. Once every record below the cut is done (its outputs acknowledged,
+or dropped), the offset after them goes into the transaction and it commits. A failure aborts:
+the partition restarts from its last committed offset and the records since are read again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    KafkaError,
+    ProducerFenced,
+    TransactionalIdAuthorizationFailed,
+)
+
+from processor.engine.cancel import cancel_and_wait
+from processor.engine.emit import Entry, Refusal
+from processor.engine.inflight import InFlight
+from processor.engine.offsets import OffsetTracker
+from processor.engine.recordsize import record_bytes
+from processor.engine.stats import Stats
+from processor.logs import get_logger
+from processor.pipeline import Headers
+
+log = get_logger("processor.engine.transactions")
+
+# The partition is someone else's now: never retried, the partition is given up.
+FENCED = (ProducerFenced, InvalidProducerEpoch, TransactionalIdAuthorizationFailed)
+# How often a commit looks whether the records below its cut are done.
+CUT_POLL_S = 0.002
+# The shortest time between two rounds of commits: each transaction costs a few round trips.
+MIN_GAP_S = 0.1
+# How long closing waits for a partition's sender to end.
+SENDER_STOP_S = 2.0
+
+
+def _unwired(*_: object) -> None:
+    raise RuntimeError("the transactions report to no one: call listen() first")
+
+
+def transactional_id(group_id: str, tp: TopicPartition) -> str:
+    return f"{group_id}-{tp.topic}-{tp.partition}"
+
+
+@dataclass(eq=False)
+class _Partition:
+    tp: TopicPartition
+    producer: AIOKafkaProducer
+    committed: int | None = None  # after the last commit of this assignment
+    cut: int | None = None  # while a commit waits: outputs of records at or past it wait too
+    queue: deque[Entry[InFlight]] = field(default_factory=deque)  # to send, in order
+    waiting: list[Entry[InFlight]] = field(default_factory=list)  # past the cut
+    topics: deque[str] = field(default_factory=deque)  # the topic of each queued entry
+    waiting_topics: list[str] = field(default_factory=list)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    failure: BaseException | None = None
+    fenced: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    sender: asyncio.Task[None] | None = None
+    sent_since_commit: int = 0
+    failed: list[InFlight] = field(default_factory=list)  # sent, refused: never done
+
+
+class Transactions:
+    """The exactly-once writer (the handler's ``Writes``) and committer (the assignments')."""
+
+    def __init__(
+        self,
+        *,
+        make_producer: Callable[[str], AIOKafkaProducer],
+        group_id: str,
+        trackers: Mapping[TopicPartition, OffsetTracker],
+        stats: Stats,
+        max_record_bytes: int,
+        max_records: int,
+        restart: Callable[[TopicPartition, int | None], None],
+        position: Callable[[TopicPartition], int],
+    ) -> None:
+        self._make_producer = make_producer
+        self._group_id = group_id
+        self._trackers = trackers
+        self._stats = stats
+        self.max_record_bytes = max_record_bytes
+        self._max_records = max_records
+        # Who hears of each record's end (listen()), as for the emitter.
+        self._acknowledged: Callable[[list[InFlight]], None] = _unwired
+        self._refused: Callable[[str, Entry[InFlight], Refusal], None] = _unwired
+        self._restart = restart
+        self._position = position
+        self._partitions: dict[TopicPartition, _Partition] = {}
+        self.committed: dict[tuple[str, int], int] = {}
+        self.enabled = True  # off for good after a halt: nothing more commits
+        self._caught_up = asyncio.Event()
+        self.pending = 0
+
+    def listen(
+        self,
+        *,
+        acknowledged: Callable[[list[InFlight]], None],
+        refused: Callable[[str, Entry[InFlight], Refusal], None],
+    ) -> None:
+        """Name who hears of each record's end: done once its writes are acknowledged (the
+        assignments), or refused by the size check (the handler)."""
+        self._acknowledged, self._refused = acknowledged, refused
+
+    # -- the handler's writes
+
+    def submit(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers,
+        token: InFlight,
+        timestamp_ms: int | None = None,
+    ) -> None:
+        """Queue one record in the transaction of its input partition."""
+        source = token.source
+        tp = TopicPartition(source.topic, source.partition)
+        if token.tracker.revoked:  # an old assignment or attempt: nothing of it commits
+            self._acknowledged([token])
+            return
+        p = self._partitions[tp]  # opened before its records are taken in
+        entry = Entry(key, value, headers, timestamp_ms, token)
+        if record_bytes(key, value, headers) > self.max_record_bytes:
+            message = f"more than the {self.max_record_bytes} bytes a request takes"
+            self._refused(topic, entry, Refusal("RecordTooLarge", message, too_large=True))
+            return
+        self.pending += 1
+        if p.cut is not None and source.offset >= p.cut:
+            p.waiting.append(entry)
+            p.waiting_topics.append(topic)
+            return
+        p.queue.append(entry)
+        p.topics.append(topic)
+        p.wake.set()
+
+    # -- assignments
+
+    async def open(self, partitions: Iterable[TopicPartition]) -> None:
+        """Start a transactional producer for each newly assigned partition (fencing any
+        earlier owner's) and begin its first transaction."""
+        for tp in partitions:
+            producer = self._make_producer(transactional_id(self._group_id, tp))
+            await producer.start()
+            await producer.begin_transaction()
+            p = _Partition(tp, producer)
+            p.sender = asyncio.get_running_loop().create_task(self._send_forever(p))
+            self._partitions[tp] = p
+            self.committed.pop((tp.topic, tp.partition), None)
+
+    async def close(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        """Give partitions up: abort what is open (nothing more of theirs commits), stop."""
+        chosen = list(self._partitions) if partitions is None else list(partitions)
+        for tp in chosen:
+            p = self._partitions.pop(tp, None)
+            if p is None:
+                continue
+            if p.sender is not None:
+                await cancel_and_wait([p.sender], SENDER_STOP_S)
+            self._let_go(p)
+            if not p.fenced:
+                with contextlib.suppress(KafkaError, asyncio.TimeoutError):
+                    await asyncio.wait_for(p.producer.abort_transaction(), SENDER_STOP_S)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(p.producer.stop(), SENDER_STOP_S)
+
+    # -- commits
+
+    def caught_up(self) -> None:
+        self._caught_up.set()
+
+    async def commit(self, partitions: set[TopicPartition] | None = None) -> bool:
+        """Commit the transaction of each partition (default: all held); False if any failed
+        (it was aborted, and the partition restarted from its last commit)."""
+        if not self.enabled:
+            return False
+        ok = True
+        for tp, p in list(self._partitions.items()):
+            if partitions is None or tp in partitions:
+                ok = await self._commit(p) and ok
+        return ok
+
+    async def run(self, interval_s: float) -> None:
+        """Commit every ``interval_s``; sooner (but not more often than every
+        ``MIN_GAP_S``) once everything is done, a transaction is big or one failed."""
+        loop = asyncio.get_running_loop()
+        gap_s = min(interval_s, MIN_GAP_S)
+        last = loop.time()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._caught_up.wait(), last + interval_s - loop.time())
+            await asyncio.sleep(last + gap_s - loop.time())
+            self._caught_up.clear()
+            last = loop.time()
+            await self.commit()
+
+    async def _commit(self, p: _Partition) -> bool:
+        async with p.lock:
+            if p.fenced:
+                return False
+            if p.failure is not None:
+                await self._abort(p)
+                return False
+            tracker = self._trackers.get(p.tp)
+            if tracker is None:
+                return True
+            cut = tracker.taken
+            if cut is None or (p.sent_since_commit == 0 and tracker.committable() == p.committed):
+                return True
+            p.cut = cut
+            try:
+                while (done := tracker.committable()) is not None and done < cut:
+                    if p.failure is not None or tracker.revoked or not self.enabled:
+                        break
+                    await asyncio.sleep(CUT_POLL_S)
+                if p.failure is not None or tracker.revoked or not self.enabled:
+                    if p.failure is not None:
+                        await self._abort(p)
+                    return False
+                offset = tracker.committable() or cut
+                if tracker.window == 0:  # past transaction markers the consumer passed over
+                    offset = max(offset, self._position(p.tp))
+                try:
+                    await p.producer.send_offsets_to_transaction({p.tp: offset}, self._group_id)
+                    await p.producer.commit_transaction()
+                    await p.producer.begin_transaction()
+                except KafkaError as exc:
+                    p.failure = exc
+                    await self._abort(p)
+                    return False
+                p.committed = offset
+                p.sent_since_commit = 0
+                self.committed[(p.tp.topic, p.tp.partition)] = offset
+                self._stats.commits += 1
+                return True
+            finally:
+                p.cut = None
+                self._release_waiting(p)
+
+    def _release_waiting(self, p: _Partition) -> None:
+        p.queue.extend(p.waiting)
+        p.topics.extend(p.waiting_topics)
+        p.waiting.clear()
+        p.waiting_topics.clear()
+        if p.queue:
+            p.wake.set()
+
+    # -- sending
+
+    async def _send_forever(self, p: _Partition) -> None:
+        while True:
+            if not p.queue or p.failure is not None:
+                p.wake.clear()
+                await p.wake.wait()
+                continue
+            entry, topic = p.queue.popleft(), p.topics.popleft()
+            token = entry.token
+            if token.tracker.revoked:  # from before a restart: let go
+                self.pending -= 1
+                self._acknowledged([token])
+                continue
+            try:
+                sent = await p.producer.send(topic, entry.value, key=entry.key,
+                                             headers=list(entry.headers),
+                                             timestamp_ms=entry.timestamp_ms)  # fmt: skip
+            except KafkaError as exc:
+                self._fail(p, exc)
+                self._requeue(p, entry, topic)
+                continue
+            p.sent_since_commit += 1
+            sent.add_done_callback(
+                lambda future, token=token, topic=topic: self._sent(p, token, topic, future)
+            )
+            if p.sent_since_commit >= self._max_records:
+                self._caught_up.set()  # a big transaction: commit soon
+
+    def _sent(
+        self, p: _Partition, token: InFlight, topic: str, future: asyncio.Future[Any]
+    ) -> None:
+        self.pending -= 1
+        error = None if future.cancelled() else future.exception()
+        if future.cancelled() or error is not None:
+            if token.tracker.revoked:  # an earlier attempt's: nothing of it commits
+                self._acknowledged([token])
+                return
+            # Never done: a transaction may commit without a batch that failed (aiokafka does
+            # not fail the commit for it), and a record left open is never committed past.
+            # The partition restarts before its next commit, and the record is read again.
+            p.failed.append(token)
+            self._fail(p, error or asyncio.CancelledError())
+            return
+        self._stats.acknowledged[topic] += 1
+        self._acknowledged([token])
+
+    def _requeue(self, p: _Partition, entry: Entry[InFlight], topic: str) -> None:
+        p.queue.appendleft(entry)
+        p.topics.appendleft(topic)
+
+    def _fail(self, p: _Partition, error: BaseException) -> None:
+        if p.failure is None:
+            p.failure = error
+            p.fenced = isinstance(error, FENCED)
+            log.warning("transaction_failed", topic=p.tp.topic, partition=p.tp.partition,
+                        error=repr(error), fenced=p.fenced)  # fmt: skip
+            self._caught_up.set()  # the commit loop aborts it now
+
+    async def _abort(self, p: _Partition) -> None:
+        """Abort the open transaction and restart the partition from its last commit."""
+        if p.fenced:
+            return
+        try:
+            await p.producer.abort_transaction()
+        except KafkaError as exc:  # the producer is unusable: a new one, same id, fences it
+            log.warning("transaction_abort_failed", error=repr(exc))
+            with contextlib.suppress(Exception):
+                await p.producer.stop()
+            p.producer = self._make_producer(transactional_id(self._group_id, p.tp))
+            await p.producer.start()
+        self._stats.producer_retries += 1
+        self._let_go(p)
+        self._restart(p.tp, p.committed)
+        p.failure = None
+        p.sent_since_commit = 0
+        await p.producer.begin_transaction()
+
+    def _let_go(self, p: _Partition) -> None:
+        """The aborted transaction's records that are queued, waiting or failed are let go,
+        uncommitted (the partition restarts from its last commit right after)."""
+        for entry in [*p.queue, *p.waiting]:
+            self.pending -= 1
+            self._acknowledged([entry.token])
+        self._acknowledged(p.failed)
+        p.failed.clear()
+        p.queue.clear()
+        p.topics.clear()
+        p.waiting.clear()
+        p.waiting_topics.clear()
