@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 
 from processor.pipeline import Output, Source
 from processor.pipelines.transactions import Transaction, TransactionsPipeline
@@ -28,3 +29,22 @@ class SluggishPipeline(TransactionsPipeline):
 
 
 sluggish = SluggishPipeline()
+
+
+class UnevenPipeline(TransactionsPipeline):
+    """The built-in pipeline behind an async call of 0 to ``most_s``: records finish out of
+    order, so holes open above the first unfinished offset of every partition."""
+
+    def __init__(self, most_s: float, seed: int = 7) -> None:
+        self.most_s = most_s
+        self.rng = random.Random(seed)
+        self.running = self.peak = 0
+
+    async def route(self, record: Transaction, source: Source) -> Output:  # type: ignore[override]
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        try:
+            await asyncio.sleep(self.rng.uniform(0, self.most_s))
+        finally:
+            self.running -= 1
+        return super().route(record, source)

@@ -8,9 +8,9 @@ offsets for a partition it lost. This is the scheme Kafka Streams used before KI
 offset commit in a transaction (TxnOffsetCommit v0) carries no group generation, so the group
 alone could not fence.
 
-A partition's transaction is cut at the records taken in so far. Outputs of later records wait
-(buffered) until it commits. Once every record below the cut is done (its outputs acknowledged,
-or dropped), the offset after them goes into the transaction and it commits. A failure aborts:
+A partition's transaction is cut just past the last record with a write in it. Writes of records
+at or past the cut wait (buffered) until it commits. Once every record below the cut is done (its
+writes acknowledged, or dropped), the offset after them goes into the transaction and it commits. A failure aborts:
 the partition restarts from its last committed offset and the records since are read again.
 """
 
@@ -76,6 +76,7 @@ class _Partition:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     sender: asyncio.Task[None] | None = None
     sent_since_commit: int = 0
+    max_sent: int = -1  # the highest source offset with a write in the open transaction
     failed: list[InFlight] = field(default_factory=list)  # sent, refused: never done
 
 
@@ -149,6 +150,8 @@ class Transactions:
             p.waiting.append(entry)
             p.waiting_topics.append(topic)
             return
+        if source.offset > p.max_sent:
+            p.max_sent = source.offset
         p.queue.append(entry)
         p.topics.append(topic)
         p.wake.set()
@@ -223,9 +226,12 @@ class Transactions:
             tracker = self._trackers.get(p.tp)
             if tracker is None:
                 return True
-            cut = tracker.taken
-            if cut is None or (p.sent_since_commit == 0 and tracker.committable() == p.committed):
-                return True
+            done = tracker.committable()
+            if done is None or (p.max_sent < 0 and done == p.committed):
+                return True  # nothing new since the last commit
+            # The cut: past every record with a write in this transaction. Records below it
+            # still running finish into it; writes of records at or past it wait for the next.
+            cut = max(done, p.max_sent + 1)
             p.cut = cut
             try:
                 while (done := tracker.committable()) is not None and done < cut:
@@ -249,6 +255,7 @@ class Transactions:
                     return False
                 p.committed = offset
                 p.sent_since_commit = 0
+                p.max_sent = -1
                 self.committed[(p.tp.topic, p.tp.partition)] = offset
                 self._stats.commits += 1
                 return True
@@ -257,6 +264,8 @@ class Transactions:
                 self._release_waiting(p)
 
     def _release_waiting(self, p: _Partition) -> None:
+        for entry in p.waiting:  # they go into the next transaction
+            p.max_sent = max(p.max_sent, entry.token.source.offset)
         p.queue.extend(p.waiting)
         p.topics.extend(p.waiting_topics)
         p.waiting.clear()
@@ -340,6 +349,7 @@ class Transactions:
         self._restart(p.tp, p.committed)
         p.failure = None
         p.sent_since_commit = 0
+        p.max_sent = -1
         await p.producer.begin_transaction()
 
     def _let_go(self, p: _Partition) -> None:

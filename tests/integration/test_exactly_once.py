@@ -1,0 +1,115 @@
+"""Exactly-once mode against the real broker: a read_committed consumer sees each record's
+outcome exactly once, across concurrency, dead letters, a rebalance and a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections import Counter
+from pathlib import Path
+
+from processor.config import Settings
+from tests.kafka_support import (
+    all_committed,
+    collect,
+    committed,
+    create_topics,
+    mixed_samples,
+    produce,
+    running,
+    settings_for,
+    wait_until,
+)
+from tests.pipelines import UnevenPipeline
+from tests.processes import ProcessorProcess
+
+
+def exactly_once(bootstrap: str, name: str, **overrides: object) -> Settings:
+    return settings_for(bootstrap, name, guarantee="exactly-once", **overrides)
+
+
+async def outcomes(settings: Settings) -> Counter[str]:
+    """How often each input id was written, as a read_committed consumer sees it."""
+    return Counter((await collect(settings)).ids())
+
+
+async def test_every_outcome_commits_once_with_the_offsets_in_one_transaction(
+    bootstrap_servers: str, unique_name: str
+) -> None:
+    settings = exactly_once(bootstrap_servers, unique_name)
+    await create_topics(settings)
+    samples = mixed_samples(3_000)
+    await produce(bootstrap_servers, settings.input_topic, samples)
+
+    async with running(settings) as (processor, _):
+        assert await all_committed(settings, timeout_s=90)
+        assert processor.stats.commits > 0
+
+    found = await outcomes(settings)
+    assert set(found) == {s.test_id for s in samples}
+    assert [test_id for test_id, count in found.items() if count > 1] == []
+
+
+async def test_a_second_instance_joining_and_leaving_redoes_nothing(
+    bootstrap_servers: str, unique_name: str
+) -> None:
+    settings = exactly_once(
+        bootstrap_servers, unique_name, concurrency=100, queue_max_records=1_000
+    )
+    await create_topics(settings)
+    samples = mixed_samples(20_000, accounts=5_000)
+    await produce(bootstrap_servers, settings.input_topic, samples)
+
+    # Slow and uneven, so both rebalances find transactions open and records in flight.
+    async with running(settings, UnevenPipeline(most_s=0.05, seed=1)) as (first, _):
+        await _until(lambda: first.stats.consumed > 1_500)
+        async with running(settings, UnevenPipeline(most_s=0.05, seed=2)) as (second, _):
+            await _until(lambda: second.stats.consumed > 1_500)
+        await _until(lambda: first.stats.rebalances >= 3)
+        assert await all_committed(settings, timeout_s=120)
+
+    found = await outcomes(settings)
+    assert set(found) == {s.test_id for s in samples}
+    assert [test_id for test_id, count in found.items() if count > 1] == []
+
+
+async def test_a_crash_mid_stream_loses_nothing_and_duplicates_nothing(
+    bootstrap_servers: str, unique_name: str, tmp_path: Path
+) -> None:
+    settings = exactly_once(bootstrap_servers, unique_name)
+    await create_topics(settings)
+    samples = mixed_samples(8_000)
+    await produce(bootstrap_servers, settings.input_topic, samples)
+    log = tmp_path / "processor.log"
+    # 20 ms routes, 20 at a time: about 1,000 records a second, so the kill finds the stream
+    # mid-way, with transactions open and some committed.
+    throttled = ("--pipeline", "tests.pipelines:sluggish", "--concurrency", "20",
+                 "--guarantee", "exactly-once")  # fmt: skip
+
+    crashed = ProcessorProcess(settings, log, *throttled).start()
+    topic = settings.input_topic
+
+    async def some_committed() -> bool:
+        return sum((await committed(bootstrap_servers, settings.group_id, topic)).values()) > 0
+
+    assert await wait_until(some_committed, 60)
+    await asyncio.sleep(1)
+    assert await crashed.stop(signal.SIGKILL) == -signal.SIGKILL
+    done = sum((await committed(bootstrap_servers, settings.group_id, topic)).values())
+    assert 0 < done < len(samples)
+    restarted = ProcessorProcess(settings, log, *throttled).start()
+    try:
+        assert await all_committed(settings, timeout_s=120), log.read_text()[-3000:]
+    finally:
+        assert await restarted.stop(signal.SIGTERM) == 0
+
+    found = await outcomes(settings)
+    assert set(found) == {s.test_id for s in samples}
+    assert [test_id for test_id, count in found.items() if count > 1] == []
+
+
+async def _until(condition: object, timeout_s: float = 60) -> None:
+    assert callable(condition)
+    async with asyncio.timeout(timeout_s):
+        while not condition():
+            await asyncio.sleep(0.02)
