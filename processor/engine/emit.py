@@ -347,7 +347,7 @@ class Emitter(Generic[T]):
                     await self._replace_producer(generation)
                 if isinstance(exc, (*TOO_LARGE, *REFUSED)):
                     if count == 1:
-                        return 1, _refusal(exc)
+                        return 1, refusal_of(exc)
                     if isinstance(exc, REFUSED):
                         queue.singles = count  # the record at fault is among these
                     limit = 1 if queue.singles else max(1, count // 2)  # too large: halve
@@ -425,7 +425,8 @@ class Emitter(Generic[T]):
         return True
 
 
-def _refusal(error: KafkaError) -> Refusal:
+def refusal_of(error: KafkaError) -> Refusal:
+    """Why the broker refused a record for what it holds, as the handler reports it."""
     if isinstance(error, TOO_LARGE):
         return Refusal("RecordTooLarge", f"the broker refused its size: {error!r}", True)
     if isinstance(error, UnknownError):

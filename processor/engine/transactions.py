@@ -9,9 +9,10 @@ offset commit in a transaction (TxnOffsetCommit v0) carries no group generation,
 alone could not fence.
 
 A partition's transaction is cut just past the last record with a write in it. Writes of records
-at or past the cut wait (buffered) until it commits. Once every record below the cut is done (its
-writes acknowledged, or dropped), the offset after them goes into the transaction and it commits. A failure aborts:
-the partition restarts from its last committed offset and the records since are read again.
+at or past the cut wait (buffered) until it commits. Once every record below the cut is done
+(its writes acknowledged, or dropped), the offset after them goes into the transaction and it
+commits. A failure aborts: the partition restarts from its last committed offset and the records
+since are read again.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from aiokafka.errors import (
 )
 
 from processor.engine.cancel import cancel_and_wait
-from processor.engine.emit import Entry, Refusal
+from processor.engine.emit import REFUSED, TOO_LARGE, Entry, Refusal, refusal_of
 from processor.engine.inflight import InFlight
 from processor.engine.offsets import OffsetTracker
 from processor.engine.recordsize import record_bytes
@@ -78,6 +79,10 @@ class _Partition:
     sent_since_commit: int = 0
     max_sent: int = -1  # the highest source offset with a write in the open transaction
     failed: list[InFlight] = field(default_factory=list)  # sent, refused: never done
+    # Writes the broker refused for what they hold, by (source offset, topic): when the record
+    # comes again after the restart, it is handed to the handler as refused, not sent.
+    refusals: dict[tuple[int, str], Refusal] = field(default_factory=dict)
+    suspects: set[tuple[int, str]] = field(default_factory=set)  # in a batch that was refused
 
 
 class Transactions:
@@ -144,6 +149,10 @@ class Transactions:
         if record_bytes(key, value, headers) > self.max_record_bytes:
             message = f"more than the {self.max_record_bytes} bytes a request takes"
             self._refused(topic, entry, Refusal("RecordTooLarge", message, too_large=True))
+            return
+        refusal = p.refusals.pop((source.offset, topic), None) if p.refusals else None
+        if refusal is not None:
+            self._refused(topic, entry, refusal)
             return
         self.pending += 1
         if p.cut is not None and source.offset >= p.cut:
@@ -287,23 +296,36 @@ class Transactions:
                 self.pending -= 1
                 self._acknowledged([token])
                 continue
+            where = (token.source.offset, topic)
+            alone = where in p.suspects
             try:
+                if alone:  # in a batch of its own: if the broker refuses it, it is at fault
+                    await p.producer.flush()
                 sent = await p.producer.send(topic, entry.value, key=entry.key,
                                              headers=list(entry.headers),
                                              timestamp_ms=entry.timestamp_ms)  # fmt: skip
+                if alone:
+                    await asyncio.wait([sent])
             except KafkaError as exc:
                 self._fail(p, exc)
                 self._requeue(p, entry, topic)
                 continue
             p.sent_since_commit += 1
             sent.add_done_callback(
-                lambda future, token=token, topic=topic: self._sent(p, token, topic, future)
+                lambda future, token=token, topic=topic, alone=alone: self._sent(
+                    p, token, topic, future, alone
+                )
             )
             if p.sent_since_commit >= self._max_records:
                 self._caught_up.set()  # a big transaction: commit soon
 
     def _sent(
-        self, p: _Partition, token: InFlight, topic: str, future: asyncio.Future[Any]
+        self,
+        p: _Partition,
+        token: InFlight,
+        topic: str,
+        future: asyncio.Future[Any],
+        alone: bool = False,
     ) -> None:
         self.pending -= 1
         error = None if future.cancelled() else future.exception()
@@ -315,8 +337,19 @@ class Transactions:
             # not fail the commit for it), and a record left open is never committed past.
             # The partition restarts before its next commit, and the record is read again.
             p.failed.append(token)
+            if isinstance(error, (*TOO_LARGE, *REFUSED)):  # a record's fault, not the cluster's
+                # The broker refuses a whole batch for one record in it: a record refused in a
+                # batch is a suspect, sent alone next time; refused alone, it is at fault.
+                where = (token.source.offset, topic)
+                if alone:
+                    p.refusals[where] = refusal_of(error)
+                    p.suspects.discard(where)
+                else:
+                    p.suspects.add(where)
             self._fail(p, error or asyncio.CancelledError())
             return
+        if alone:
+            p.suspects.discard((token.source.offset, topic))
         self._stats.acknowledged[topic] += 1
         self._acknowledged([token])
 
@@ -333,24 +366,28 @@ class Transactions:
             self._caught_up.set()  # the commit loop aborts it now
 
     async def _abort(self, p: _Partition) -> None:
-        """Abort the open transaction and restart the partition from its last commit."""
+        """Abort the open transaction and restart the partition from its last commit.
+
+        With a new producer under the same transactional id: its initialisation aborts what the
+        old one left open, and its sequence numbers start afresh (a refused batch leaves the old
+        producer's out of step with the broker's, and aiokafka does not reset them).
+        """
         if p.fenced:
             return
-        try:
-            await p.producer.abort_transaction()
-        except KafkaError as exc:  # the producer is unusable: a new one, same id, fences it
-            log.warning("transaction_abort_failed", error=repr(exc))
-            with contextlib.suppress(Exception):
-                await p.producer.stop()
-            p.producer = self._make_producer(transactional_id(self._group_id, p.tp))
-            await p.producer.start()
-        self._stats.producer_retries += 1
+        if p.sender is not None:  # it may be waiting on the old producer
+            await cancel_and_wait([p.sender], SENDER_STOP_S)
         self._let_go(p)
         self._restart(p.tp, p.committed)
+        old, p.producer = p.producer, self._make_producer(transactional_id(self._group_id, p.tp))
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(old.stop(), SENDER_STOP_S)
+        self._stats.producer_retries += 1
         p.failure = None
         p.sent_since_commit = 0
         p.max_sent = -1
+        await p.producer.start()
         await p.producer.begin_transaction()
+        p.sender = asyncio.get_running_loop().create_task(self._send_forever(p))
 
     def _let_go(self, p: _Partition) -> None:
         """The aborted transaction's records that are queued, waiting or failed are let go,

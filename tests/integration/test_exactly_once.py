@@ -9,13 +9,24 @@ from collections import Counter
 from pathlib import Path
 
 from processor.config import Settings
+from processor.headers import EVENT_ID
+from tests.faults.test_broker_refusals import (
+    COMPACTED,
+    create_topics_with,
+    produce_records,
+    record,
+)
+from tests.faulty import keyless
 from tests.kafka_support import (
+    TEST_ID,
     all_committed,
     collect,
     committed,
     create_topics,
+    header,
     mixed_samples,
     produce,
+    read_all,
     running,
     settings_for,
     wait_until,
@@ -113,3 +124,31 @@ async def _until(condition: object, timeout_s: float = 60) -> None:
     async with asyncio.timeout(timeout_s):
         while not condition():
             await asyncio.sleep(0.02)
+
+
+async def test_a_write_the_broker_refuses_aborts_then_becomes_its_records_dead_letter(
+    bootstrap_servers: str, unique_name: str
+) -> None:
+    settings = exactly_once(bootstrap_servers, unique_name, dlq_max_ratio=1.0)
+    (output,) = keyless.output_topics(settings.input_topic)
+    await create_topics_with(settings, keyless, {output: COMPACTED})
+    # Every 25th record's output has no key: a compacted topic refuses it. Each refusal aborts
+    # the partition's transaction, and the records of a refused batch go alone next time until
+    # the one at fault is found: slow, but nothing is lost or written twice.
+    ids = [f"nokey-{i}" if i % 25 == 0 else f"ok-{i}" for i in range(200)]
+    records = [record(test_id, f"k{n % 7}".encode()) for n, test_id in enumerate(ids)]
+    await produce_records(bootstrap_servers, settings.input_topic, records)
+
+    async with running(settings, keyless) as (processor, task):
+        assert await all_committed(settings, timeout_s=180)
+        assert not task.done()
+        assert processor.stats.dead_lettered == {("emit", "InvalidRecord"): 8}
+
+    outputs = await read_all(bootstrap_servers, output)
+    written = Counter((header(r, EVENT_ID) or b"").decode() for r in outputs)
+    assert written == Counter(i for i in ids if i.startswith("ok-"))
+    dead = Counter(
+        (header(r, TEST_ID) or b"").decode()
+        for r in await read_all(bootstrap_servers, settings.dead_letter_topic)
+    )
+    assert dead == Counter(i for i in ids if i.startswith("nokey-"))
