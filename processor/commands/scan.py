@@ -68,6 +68,9 @@ async def scan(settings: Settings, topic: str) -> AsyncIterator[Any]:
                         yield record
                 if records:
                     next_offsets[tp] = max(next_offsets[tp], records[-1].offset + 1)
+            # Every partition, not only those a poll returned records of: read_committed, a poll
+            # moves past aborted records and transaction markers and returns nothing for them.
+            for tp in list(remaining):
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
     finally:
