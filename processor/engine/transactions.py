@@ -84,6 +84,12 @@ class _Partition:
     refusals: dict[tuple[int, str], Refusal] = field(default_factory=dict)
     suspects: set[tuple[int, str]] = field(default_factory=set)  # in a batch that was refused
 
+    def committed_below(self, offset: int) -> None:
+        """Records below ``offset`` are committed, never read again here: forget what was
+        learned of them."""
+        self.refusals = {where: r for where, r in self.refusals.items() if where[0] >= offset}
+        self.suspects = {where for where in self.suspects if where[0] >= offset}
+
 
 class Transactions:
     """The exactly-once writer (the handler's ``Writes``) and committer (the assignments')."""
@@ -150,7 +156,9 @@ class Transactions:
             message = f"more than the {self.max_record_bytes} bytes a request takes"
             self._refused(topic, entry, Refusal("RecordTooLarge", message, too_large=True))
             return
-        refusal = p.refusals.pop((source.offset, topic), None) if p.refusals else None
+        # Kept until a commit passes the record: the transaction that carries its dead letter
+        # may abort (for another record's write), and the record is then read again.
+        refusal = p.refusals.get((source.offset, topic)) if p.refusals else None
         if refusal is not None:
             self._refused(topic, entry, refusal)
             return
@@ -263,6 +271,7 @@ class Transactions:
                     await self._abort(p)
                     return False
                 p.committed = offset
+                p.committed_below(offset)
                 p.sent_since_commit = 0
                 p.max_sent = -1
                 self.committed[(p.tp.topic, p.tp.partition)] = offset
@@ -304,18 +313,20 @@ class Transactions:
                 sent = await p.producer.send(topic, entry.value, key=entry.key,
                                              headers=list(entry.headers),
                                              timestamp_ms=entry.timestamp_ms)  # fmt: skip
-                if alone:
-                    await asyncio.wait([sent])
             except KafkaError as exc:
                 self._fail(p, exc)
                 self._requeue(p, entry, topic)
                 continue
             p.sent_since_commit += 1
+            # Registered before any wait below, so it has run (and marked a failure) by the
+            # time this loop goes on; and the outcome is heard even if this task is cancelled.
             sent.add_done_callback(
                 lambda future, token=token, topic=topic, alone=alone: self._sent(
                     p, token, topic, future, alone
                 )
             )
+            if alone:
+                await asyncio.wait([sent])
             if p.sent_since_commit >= self._max_records:
                 self._caught_up.set()  # a big transaction: commit soon
 
