@@ -73,6 +73,7 @@ class RecordHandler:
         backoff: Backoff,
         finish: Callable[[InFlight], None],
         halt: Callable[[str], None],
+        count_dead_letter: Callable[[InFlight, tuple[str, str]], None] | None = None,
     ) -> None:
         self._model = model
         self._call = runner.call
@@ -86,6 +87,9 @@ class RecordHandler:
         self._backoff = backoff
         self._finish = finish
         self._halt = halt
+        # Who counts a dead letter by (stage, class): the stats at once, or (exactly-once) the
+        # transactions once the dead letter commits.
+        self._count_dead_letter = count_dead_letter or self._count_at_once
         self._warnings = ThrottledWarnings(log, WARNING_INTERVAL_S)
 
     def handle(self, item: InFlight) -> Awaitable[None] | None:
@@ -267,6 +271,9 @@ class RecordHandler:
             return
         self._emitter.submit(topic, key, value, headers, item, timestamp_ms)
 
+    def _count_at_once(self, _: InFlight, cause: tuple[str, str]) -> None:
+        self._stats.dead_lettered[cause] += 1
+
     def _dead_letter(self, item: InFlight, failure: Cause) -> None:
         source = item.source
         if self._guard.observe(True):
@@ -275,7 +282,7 @@ class RecordHandler:
                 f"{source.topic}/{source.partition}/{source.offset}"
             )
             return
-        self._stats.dead_lettered[(failure.stage, failure.error_class)] += 1
+        self._count_dead_letter(item, (failure.stage, failure.error_class))
         log.info(
             "dead_letter",
             topic=source.topic,

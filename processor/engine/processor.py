@@ -91,6 +91,7 @@ class Processor:
             model=pipeline.model,
             runner=self.runner,
             emitter=self.transactions or self.emitter,
+            count_dead_letter=self.transactions.dead_lettered if self.transactions else None,
             guard=DeadLetterGuard(settings.dlq_window, settings.dlq_max_ratio),
             stats=self.stats,
             dlq_topic=settings.dead_letter_topic,

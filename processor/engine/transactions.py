@@ -83,12 +83,18 @@ class _Partition:
     # comes again after the restart, it is handed to the handler as refused, not sent.
     refusals: dict[tuple[int, str], Refusal] = field(default_factory=dict)
     suspects: set[tuple[int, str]] = field(default_factory=set)  # in a batch that was refused
+    # The (stage, class) of each dead letter in the open transaction, by source offset: counted
+    # in the stats once it commits, forgotten if it aborts (the record is read again).
+    dead: dict[int, tuple[str, str]] = field(default_factory=dict)
 
-    def committed_below(self, offset: int) -> None:
+    def committed_below(self, offset: int) -> list[tuple[str, str]]:
         """Records below ``offset`` are committed, never read again here: forget what was
-        learned of them."""
+        learned of them, and return their dead letters' causes."""
         self.refusals = {where: r for where, r in self.refusals.items() if where[0] >= offset}
         self.suspects = {where for where in self.suspects if where[0] >= offset}
+        done = [cause for source, cause in self.dead.items() if source < offset]
+        self.dead = {source: cause for source, cause in self.dead.items() if source >= offset}
+        return done
 
 
 class Transactions:
@@ -172,6 +178,13 @@ class Transactions:
         p.queue.append(entry)
         p.topics.append(topic)
         p.wake.set()
+
+    def dead_lettered(self, token: InFlight, cause: tuple[str, str]) -> None:
+        """The handler made a dead letter of ``token``: count it once its transaction commits."""
+        source = token.source
+        p = self._partitions.get(TopicPartition(source.topic, source.partition))
+        if p is not None and not token.tracker.revoked:
+            p.dead[source.offset] = cause
 
     # -- assignments
 
@@ -271,7 +284,7 @@ class Transactions:
                     await self._abort(p)
                     return False
                 p.committed = offset
-                p.committed_below(offset)
+                self._stats.dead_lettered.update(p.committed_below(offset))
                 p.sent_since_commit = 0
                 p.max_sent = -1
                 self.committed[(p.tp.topic, p.tp.partition)] = offset
@@ -408,6 +421,7 @@ class Transactions:
             self._acknowledged([entry.token])
         self._acknowledged(p.failed)
         p.failed.clear()
+        p.dead.clear()
         p.queue.clear()
         p.topics.clear()
         p.waiting.clear()
