@@ -145,7 +145,7 @@ class Scheduler:
                 continue
             item = ready.popleft()
             key = key_of(item)
-            if key is not None:
+            if busy and key is not None:
                 waiting = busy.get(key)
                 if waiting is not None:  # a record of its key is in flight: it goes after it
                     waiting.append(item)
