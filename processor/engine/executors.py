@@ -150,13 +150,12 @@ class RouteRunner:
         return self._in_pool(args)
 
     def call(self, *args: Any) -> Any:
-        """The route's result, or an awaitable of it when it must wait (raises RouteTimeout)."""
-        if self._pool is None:
-            result = self._call(*args)
-            if type(result) is not tuple and inspect.isawaitable(result):  # Output is a tuple
-                return self._bounded(result, self._timeout_s, self._name)
-            return result
-        return self._in_pool(args)
+        """:attr:`route` and :meth:`bounded` in one: the route's result, or an awaitable of it
+        when it must wait (raises RouteTimeout)."""
+        result = self.route(*args)
+        if type(result) is not tuple and inspect.isawaitable(result):  # Output is a tuple
+            return self.bounded(result)
+        return result
 
     async def _bounded(self, pending: Awaitable[Any], timeout_s: float, name: str) -> Any:
         call = asyncio.ensure_future(pending)

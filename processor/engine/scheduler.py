@@ -134,7 +134,7 @@ class Scheduler:
     # -- one record at a time
 
     async def _dispatch(self) -> None:
-        ready, busy, key_of, handle = self._ready, self._busy, self._key, self._handle
+        busy, key_of, handle = self._busy, self._key, self._handle
         streak = 0
         while True:
             ready = self._ready  # release_queued may have replaced it
