@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Literal
@@ -35,8 +36,10 @@ HandleBatch = Callable[[list[InFlight]], Awaitable[None] | None]
 # errors, so this is the last net under a bug, and it must not take the stream down with it.
 Contain = Callable[[InFlight, Exception], None]
 
-# Let the event loop run (heartbeats, fetches, acks) after this many records handled in a row.
-YIELD_EVERY = 64
+# Let the event loop run (heartbeats, fetches, acks) after handling records for this long in a
+# row. A turn of a few milliseconds bounds the loop's lag, and lets the senders find a poll's
+# worth of outputs to batch (yielding every few records sends many small produce requests).
+TURN_S = 0.005
 # How long stopping waits for the dispatcher and the chains to end.
 STOP_TIMEOUT_S = 2.0
 
@@ -63,7 +66,11 @@ class Scheduler:
         handle_batch: HandleBatch | None = None,
         batch_max: int = 1,
         batch_wait_s: float = 0.0,
+        turn_s: float = TURN_S,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
+        self._turn_s = turn_s
+        self._clock = clock
         self._concurrency = concurrency
         self._key = ordering_key(ordering)
         self._handle = handle
@@ -135,13 +142,14 @@ class Scheduler:
 
     async def _dispatch(self) -> None:
         busy, key_of, handle = self._busy, self._key, self._handle
-        streak = 0
+        clock, turn_s = self._clock, self._turn_s
+        turn_end = clock() + turn_s
         while True:
             ready = self._ready  # release_queued may have replaced it
             if not ready or self._running >= self._concurrency:
                 self._wake.clear()
-                streak = 0
                 await self._wake.wait()
+                turn_end = clock() + turn_s
                 continue
             item = ready.popleft()
             key = key_of(item)
@@ -160,10 +168,9 @@ class Scheduler:
                 if key is not None:
                     busy[key] = deque()
                 self._spawn(self._chain(key, item, pending))
-            streak += 1
-            if streak >= YIELD_EVERY:
-                streak = 0
+            if clock() >= turn_end:
                 await asyncio.sleep(0)
+                turn_end = clock() + turn_s
 
     async def _chain(self, key: Hashable | None, item: InFlight, pending: Awaitable[None]) -> None:
         """Finish ``item``, then the records of its key that came meanwhile, in order."""
@@ -171,7 +178,8 @@ class Scheduler:
             await self._settle(item, pending)
             if key is None:
                 return
-            streak = 0
+            clock, turn_s = self._clock, self._turn_s
+            turn_end = clock() + turn_s
             while waiting := self._busy[key]:
                 item = waiting.popleft()
                 try:
@@ -181,12 +189,10 @@ class Scheduler:
                     pending_next = None
                 if pending_next is not None:
                     await self._settle(item, pending_next)
-                    streak = 0
-                else:
-                    streak += 1
-                    if streak >= YIELD_EVERY:
-                        streak = 0
-                        await asyncio.sleep(0)
+                    turn_end = clock() + turn_s
+                elif clock() >= turn_end:
+                    await asyncio.sleep(0)
+                    turn_end = clock() + turn_s
         finally:
             if key is not None:
                 self._busy.pop(key, None)
@@ -204,13 +210,14 @@ class Scheduler:
     async def _dispatch_batches(self) -> None:
         assert self._handle_batch is not None
         handle_batch, key_of, busy = self._handle_batch, self._key, self._busy
-        streak = 0
+        clock, turn_s = self._clock, self._turn_s
+        turn_end = clock() + turn_s
         while True:
             ready = self._ready
             if not ready or self._running >= self._concurrency:
                 self._wake.clear()
-                streak = 0
                 await self._wake.wait()
+                turn_end = clock() + turn_s
                 continue
             if len(ready) < self._batch_max and self._batch_wait_s > 0:
                 self._full.clear()
@@ -242,10 +249,9 @@ class Scheduler:
                 pending = None
             if pending is None:
                 self._free(keys)
-                streak += len(batch)
-                if streak >= YIELD_EVERY:
-                    streak = 0
+                if clock() >= turn_end:
                     await asyncio.sleep(0)
+                    turn_end = clock() + turn_s
                 continue
             self._running += len(batch)
             self._spawn(self._batch_done(batch, keys, pending))
