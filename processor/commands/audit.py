@@ -39,7 +39,7 @@ def register(commands: Any) -> None:
         "--isolation",
         choices=ISOLATION_LEVELS,
         help="how the outputs and dead letters are read: read_uncommitted counts the records "
-        "of aborted transactions as outputs too (default: the isolation level setting)",
+        "of aborted and open transactions too (default: the isolation level setting)",
     )
     add_settings_flags(parser)
     parser.set_defaults(func=_run)
