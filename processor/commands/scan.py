@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
@@ -9,6 +10,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import (
+    CoordinatorLoadInProgressError,
+    CoordinatorNotAvailableError,
+    NotCoordinatorError,
+)
 
 from processor.config import IsolationLevel, Settings, kafka_client_options
 from processor.engine.rawread import read_partition_raw, undecodable
@@ -16,6 +22,16 @@ from processor.logs import get_logger
 from processor.metadata import partitions_of
 
 log = get_logger("processor.commands.scan")
+
+
+# How long the group's coordinator may take to become available.
+COORDINATOR_WAIT_S = 30.0
+COORDINATOR_POLL_S = 0.5
+COORDINATOR_NOT_READY = (
+    CoordinatorNotAvailableError,
+    CoordinatorLoadInProgressError,
+    NotCoordinatorError,
+)
 
 
 class UnknownTopicError(LookupError):
@@ -113,11 +129,24 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicParti
 
 
 async def committed_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    """The offsets ``settings.group_id`` has committed for ``topic``, by partition."""
+    """The offsets ``settings.group_id`` has committed for ``topic``, by partition.
+
+    On a cluster that never had a group, the offsets topic is created by this first request:
+    its coordinator is not available for a moment, so ask again for a while.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + COORDINATOR_WAIT_S
     admin = AIOKafkaAdminClient(**kafka_client_options(settings))
     await admin.start()
     try:
-        offsets = await admin.list_consumer_group_offsets(settings.group_id)
+        while True:
+            try:
+                offsets = await admin.list_consumer_group_offsets(settings.group_id)
+                break
+            except COORDINATOR_NOT_READY:
+                if loop.time() > deadline:
+                    raise
+                await asyncio.sleep(COORDINATOR_POLL_S)
     finally:
         await admin.close()
     return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
