@@ -322,7 +322,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         p = self._processor
-        await p.assignments.revoke(set(revoked), p.scheduler.release_queued)
+        await p.assignments.revoke(set(revoked), p.scheduler)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         p = self._processor

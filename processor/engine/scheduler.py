@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping
 from typing import Literal
 
 from processor.engine.cancel import cancel_and_wait
@@ -118,8 +118,21 @@ class Scheduler:
         if len(self._ready) >= self._batch_max:
             self._full.set()
 
-    def release_queued(self, partitions: set[tuple[str, int]]) -> list[InFlight]:
-        """Take out the queued (not yet started) records of ``partitions`` and return them.
+    def queued_offsets(
+        self, partitions: Collection[tuple[str, int]]
+    ) -> dict[tuple[str, int], set[int]]:
+        """The offsets of the queued (not yet started) records of ``partitions``."""
+        found: dict[tuple[str, int], set[int]] = {where: set() for where in partitions}
+        for items in (self._ready, *self._busy.values()):
+            for item in items:
+                offsets = found.get((item.source.topic, item.source.partition))
+                if offsets is not None:
+                    offsets.add(item.source.offset)
+        return found
+
+    def release_queued(self, above: Mapping[tuple[str, int], int]) -> list[InFlight]:
+        """Take out the queued (not yet started) records of the partitions in ``above``, those at
+        offsets above the given one (-1: all), and return them.
 
         At a rebalance: they are let go uncommitted, and their next owner reads them again
         (unlike the pipeline's ``Drop``, which is an outcome, committed).
@@ -129,8 +142,9 @@ class Scheduler:
         def keep(items: deque[InFlight]) -> deque[InFlight]:
             kept: deque[InFlight] = deque()
             for item in items:
-                where = (item.source.topic, item.source.partition)
-                (released if where in partitions else kept).append(item)
+                source = item.source
+                floor = above.get((source.topic, source.partition))
+                (released if floor is not None and source.offset > floor else kept).append(item)
             return kept
 
         self._ready = keep(self._ready)

@@ -529,7 +529,7 @@ async def test_releasing_takes_only_the_queued_records_of_the_given_partitions()
     scheduler = schedule(recorder.handle, concurrency=1)
     scheduler.put_many(items)
 
-    released = scheduler.release_queued(gone)
+    released = scheduler.release_queued(dict.fromkeys(gone, -1))
 
     assert released == [item for item in items if where(item) in gone]
     assert scheduler.queued == len(items) - len(released)
@@ -564,7 +564,7 @@ async def test_releasing_takes_records_waiting_behind_their_key_and_leaves_those
         scheduler.put_many(ready)  # these stay in the ready queue: the concurrency is reached
         await ticks(10)
 
-        released = scheduler.release_queued({(TOPIC, 1)})
+        released = scheduler.release_queued({(TOPIC, 1): -1})
 
         gate.set()
         await until(lambda: scheduler.queued == 0 and scheduler.in_flight == 0)
@@ -584,7 +584,7 @@ async def test_releasing_leaves_the_record_being_handled_and_it_finishes() -> No
     async with running(schedule(recorder.handle, concurrency=1)) as scheduler:
         scheduler.put_many([make_item(offset, b"k") for offset in range(5)])
         await until(lambda: recorder.running == 1)
-        released = scheduler.release_queued({(TOPIC, 0)})
+        released = scheduler.release_queued({(TOPIC, 0): -1})
         gate.set()
         await until(lambda: scheduler.in_flight == 0)
         await ticks(10)
@@ -595,8 +595,31 @@ async def test_releasing_leaves_the_record_being_handled_and_it_finishes() -> No
 def test_releasing_partitions_with_nothing_queued_returns_nothing() -> None:
     scheduler = schedule(Recorder().handle)
     scheduler.put_many([make_item(0, b"k", partition=0)])
-    assert scheduler.release_queued({(TOPIC, 5), ("other", 0)}) == []
+    assert scheduler.release_queued({(TOPIC, 5): -1, ("other", 0): -1}) == []
     assert scheduler.queued == 1
+
+
+async def test_releasing_above_an_offset_keeps_the_queued_records_below_it_in_order() -> None:
+    gate = asyncio.Event()
+    recorder = Recorder(gate=gate)
+    async with running(schedule(recorder.handle, concurrency=2)) as scheduler:
+        scheduler.put_many([make_item(offset, f"k{offset % 2}".encode()) for offset in range(10)])
+        await until(lambda: recorder.running == 2)  # 0 and 1 run, the rest wait behind them
+        assert scheduler.queued_offsets([(TOPIC, 0), (TOPIC, 1)]) == {
+            (TOPIC, 0): set(range(2, 10)),
+            (TOPIC, 1): set(),
+        }
+
+        released = scheduler.release_queued({(TOPIC, 0): 5})
+
+        gate.set()
+        await until(lambda: scheduler.queued == 0 and scheduler.in_flight == 0)
+        await ticks(10)
+    assert offsets(released) == [6, 7, 8, 9]
+    assert sorted(offsets(recorder.finished)) == [0, 1, 2, 3, 4, 5]
+    for key in (b"k0", b"k1"):
+        done = [item.source.offset for item in recorder.finished if item.source.key == key]
+        assert done == sorted(done)
 
 
 async def test_releasing_takes_records_waiting_behind_a_batch_of_their_key() -> None:
@@ -609,7 +632,7 @@ async def test_releasing_takes_records_waiting_behind_a_batch_of_their_key() -> 
         scheduler.put_many(behind)
         await ticks(10)
 
-        released = scheduler.release_queued({(TOPIC, 1)})
+        released = scheduler.release_queued({(TOPIC, 1): -1})
 
         gate.set()
         await until(lambda: scheduler.queued == 0 and scheduler.in_flight == 0)
