@@ -14,6 +14,8 @@ ENV_PREFIX = "PROCESSOR_"
 RENAMED = {"workers": "concurrency"}
 DEFAULT_PIPELINE = "processor.pipelines.transactions:pipeline"
 DAY_MS = 24 * 60 * 60 * 1000
+# What a consumer reads of a transactional producer's records: all, or the committed only.
+IsolationLevel = Literal["read_committed", "read_uncommitted"]
 
 
 class ConfigError(ValueError):
@@ -33,7 +35,7 @@ class Settings(BaseSettings):
     dlq_topic: str | None = Field(None, description="default: <input topic>.dlq")
     pipeline: str = DEFAULT_PIPELINE
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
-    isolation_level: Literal["read_committed", "read_uncommitted"] = Field(
+    isolation_level: IsolationLevel = Field(
         "read_committed", description="what of a transactional producer's input is read"
     )
 

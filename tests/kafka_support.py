@@ -58,14 +58,17 @@ def settings_for(bootstrap: str, name: str, **overrides: Any) -> Settings:
 
 
 async def create_topics(
-    settings: Settings, partitions: int = 4, pipeline: PipelineLike = transactions
+    settings: Settings,
+    partitions: int = 4,
+    pipeline: PipelineLike = transactions,
+    replicas: int = 1,
 ) -> None:
     """Create the input, output and dead-letter topics of ``pipeline`` under ``settings``."""
     names = topic_names(settings, pipeline)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(name, partitions, 1) for name in names])
+        await admin.create_topics([NewTopic(name, partitions, replicas) for name in names])
         await wait_for_leaders(admin, names, partitions)
     finally:
         await admin.close()

@@ -8,11 +8,13 @@ even bytes that never parsed can be followed.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from processor import headers as h
+from processor.commands.visibility import Visibility
+from processor.config import IsolationLevel
 
 Coordinates = tuple[int, int]  # (input partition, input offset)
 
@@ -41,6 +43,9 @@ class AuditReport:
     unexplained_duplicates: list[Coordinates] = field(default_factory=list)
     order_violations: list[str] = field(default_factory=list)
     incomplete_dead_letters: list[Coordinates] = field(default_factory=list)
+    # Outputs and dead letters of aborted transactions, and of transactions still open.
+    aborted: int = 0
+    open: int = 0
 
     @property
     def clean(self) -> bool:
@@ -61,12 +66,16 @@ class AuditReport:
             "unexplained_duplicates": len(self.unexplained_duplicates),
             "order_violations": len(self.order_violations),
             "incomplete_dead_letters": len(self.incomplete_dead_letters),
+            "aborted": self.aborted,
         }
+        if self.open:
+            counts["open"] = self.open
         return counts
 
     def as_dict(self) -> dict[str, Any]:
         return {
             **self.summary(),
+            "open": self.open,  # always, for scripts
             "examples": {k: v[:10] for k, v in asdict(self).items() if isinstance(v, list)},
         }
 
@@ -107,6 +116,26 @@ def audit(
     report.in_both = sorted(out_seen.keys() & dead_seen.keys())
     _count_duplicates(report, out_seen + dead_seen, list(crash_windows))
     report.order_violations = _order_violations(by_key)
+    return report
+
+
+def audit_under_isolation(
+    isolation: IsolationLevel,
+    input_topic: str,
+    inputs: Iterable[Any],
+    outputs: Sequence[Visibility],
+    dead_letters: Visibility,
+    crash_windows: Iterable[CrashWindow] = (),
+    committed: Mapping[int, int] | None = None,
+) -> AuditReport:
+    """:func:`audit` of the outputs and dead letters as a consumer reading with ``isolation`` gets
+    them: read_committed leaves out aborted and open transactions, read_uncommitted counts them
+    (duplicates included). Either way the report counts their records as aborted and open."""
+    seen_outputs = [record for topic in outputs for record in topic.seen_under(isolation)]
+    seen_dead = dead_letters.seen_under(isolation)
+    report = audit(input_topic, inputs, seen_outputs, seen_dead, crash_windows, committed)
+    report.aborted = sum(len(topic.aborted) for topic in [*outputs, dead_letters])
+    report.open = sum(len(topic.open) for topic in [*outputs, dead_letters])
     return report
 
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import (
+    CoordinatorLoadInProgressError,
+    CoordinatorNotAvailableError,
+    NotCoordinatorError,
+)
 
-from processor.config import Settings, kafka_client_options
+from processor.config import IsolationLevel, Settings, kafka_client_options
 from processor.engine.rawread import read_partition_raw, undecodable
 from processor.logs import get_logger
 from processor.metadata import partitions_of
@@ -16,30 +24,69 @@ from processor.metadata import partitions_of
 log = get_logger("processor.commands.scan")
 
 
+# How long the group's coordinator may take to become available.
+COORDINATOR_WAIT_S = 30.0
+COORDINATOR_POLL_S = 0.5
+COORDINATOR_NOT_READY = (
+    CoordinatorNotAvailableError,
+    CoordinatorLoadInProgressError,
+    NotCoordinatorError,
+)
+
+
 class UnknownTopicError(LookupError):
     """The topic does not exist on the cluster."""
 
 
+@dataclass(frozen=True, slots=True)
+class TopicRead:
+    """A whole topic as one isolation level reads it."""
+
+    records: list[Any]  # in order per partition
+    # Per partition, where the read stopped: the end it had when the read began (under
+    # read_committed, the last stable offset: below it every transaction is settled).
+    ends: dict[int, int]
+
+
 async def scan(settings: Settings, topic: str) -> AsyncIterator[Any]:
-    """Yield every record of ``topic`` (aiokafka ``ConsumerRecord``s), in order per partition.
+    """Yield every record of ``topic`` (aiokafka ``ConsumerRecord``s), in order per partition,
+    read with ``settings.isolation_level``.
 
     Records the client library cannot decode (a header key that is not UTF-8, a batch it cannot
     read) come from a raw read instead (:mod:`processor.engine.rawread`), so a scan never stops
     at them.
     """
+    # aclosing: a caller that stops early and closes this scan closes the consumer now.
+    async with contextlib.aclosing(_scan(settings, topic, settings.isolation_level, {})) as records:
+        async for record in records:
+            yield record
+
+
+async def read_topic(settings: Settings, topic: str, isolation: IsolationLevel) -> TopicRead:
+    """Every record of ``topic`` read with ``isolation``, and where each partition's read ended."""
+    ends: dict[int, int] = {}
+    records = [record async for record in _scan(settings, topic, isolation, ends)]
+    return TopicRead(records, ends)
+
+
+async def _scan(
+    settings: Settings, topic: str, isolation: IsolationLevel, ends_found: dict[int, int]
+) -> AsyncGenerator[Any, None]:
+    """The scan itself; it fills ``ends_found`` with each partition's end once it knows them."""
     consumer = AIOKafkaConsumer(
         **kafka_client_options(settings),
         enable_auto_commit=False,
         group_id=None,
-        isolation_level=settings.isolation_level,
+        isolation_level=isolation,
     )
-    read_committed = settings.isolation_level == "read_committed"
+    read_committed = isolation == "read_committed"
     await consumer.start()
     try:
         partitions = await _partitions(consumer, topic)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
+        ends_found.update((tp.partition, end) for tp, end in ends.items())
         # Where each partition goes on: a failed poll may move positions past records it
         # never returned.
         next_offsets = {tp: await consumer.position(tp) for tp in partitions}
@@ -85,11 +132,24 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicParti
 
 
 async def committed_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    """The offsets ``settings.group_id`` has committed for ``topic``, by partition."""
+    """The offsets ``settings.group_id`` has committed for ``topic``, by partition.
+
+    On a cluster that never had a group, the offsets topic is created by this first request:
+    its coordinator is not available for a moment, so ask again for a while.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + COORDINATOR_WAIT_S
     admin = AIOKafkaAdminClient(**kafka_client_options(settings))
     await admin.start()
     try:
-        offsets = await admin.list_consumer_group_offsets(settings.group_id)
+        while True:
+            try:
+                offsets = await admin.list_consumer_group_offsets(settings.group_id)
+                break
+            except COORDINATOR_NOT_READY:
+                if loop.time() > deadline:
+                    raise
+                await asyncio.sleep(COORDINATOR_POLL_S)
     finally:
         await admin.close()
     return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}

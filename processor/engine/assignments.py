@@ -3,14 +3,15 @@
 One owner for the state of an assignment: the offset tracker of each held partition (intake
 tracks what it takes in, the committer reads them), the room a finished record frees in flow
 control, the latency of acknowledged records, and the two rebalance transitions. ``assign``
-starts every partition afresh; ``revoke`` finishes what was taken in (within a timeout), commits
-it and fences the old trackers, so a late acknowledgement can never be committed.
+starts every partition afresh; ``revoke`` finishes the records up to the highest one started
+(within a timeout), lets go of the queued rest, commits and fences the old trackers, so a late
+acknowledgement can never be committed.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -39,6 +40,16 @@ class Commits(Protocol):
     def caught_up(self) -> None: ...
     async def commit(self, partitions: set[TopicPartition] | None = None) -> bool: ...
     async def run(self, interval_s: float) -> None: ...
+
+
+class QueuedWork(Protocol):
+    """The scheduler's queued records, as a revoke sees them."""
+
+    def queued_offsets(
+        self, partitions: Collection[tuple[str, int]]
+    ) -> dict[tuple[str, int], set[int]]: ...
+
+    def release_queued(self, above: Mapping[tuple[str, int], int]) -> list[InFlight]: ...
 
 
 class Assignments:
@@ -123,28 +134,33 @@ class Assignments:
         self._trackers[tp] = OffsetTracker()
         return old
 
-    async def revoke(
-        self,
-        partitions: set[TopicPartition],
-        release_queued: Callable[[set[tuple[str, int]]], list[InFlight]],
-    ) -> None:
-        """Let go of ``partitions``: finish what was taken in, commit it, fence the trackers.
+    async def revoke(self, partitions: set[TopicPartition], queue: QueuedWork) -> None:
+        """Let go of ``partitions``: finish what must be, commit it, fence the trackers.
 
-        Everything taken in (queued records too) may finish within the revoke timeout, so no
-        record above the committed offset is done already and read again by the next owner,
-        whatever order the records finished in. Past the timeout, the queued records are let
-        go (``release_queued`` takes them out of the scheduler) and the commit covers what is
-        contiguous; the next owner redoes the rest.
+        Records finish out of order, so a record above the first unfinished one may be done
+        already; if the commit stopped below it, the next owner would do it again. So every
+        record up to the highest one started (in flight or done) is finished first, within the
+        revoke timeout. The queued records above it were never started: they are let go at once
+        (``queue`` takes them out of the scheduler), and the next owner reads them, once. A
+        rebalance waits for the holes only, not for a deep queue of a slow pipeline. Past the
+        timeout, every queued record is let go and the commit covers what is contiguous; the
+        next owner redoes the rest.
         """
         owned = {tp: self._trackers[tp] for tp in partitions if tp in self._trackers}
         self._leaving.update(owned)  # intake takes nothing more in for them
+        where = {tp: (tp.topic, tp.partition) for tp in owned}
+        queued = queue.queued_offsets(where.values())
+        above = {where[tp]: t.highest_started(queued[where[tp]]) for tp, t in owned.items()}
+        released = queue.release_queued(above)
+        left = _count_by_partition(released)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._revoke_timeout_s
-        while loop.time() < deadline and any(t.in_flight for t in owned.values()):
+        while loop.time() < deadline and any(
+            t.in_flight > left.get(where[tp], 0) for tp, t in owned.items()
+        ):
             await asyncio.sleep(REVOKE_POLL_S)
-        released: list[InFlight] = []
-        if any(t.in_flight for t in owned.values()):
-            released = release_queued({(tp.topic, tp.partition) for tp in owned})
+        if any(t.in_flight > left.get(where[tp], 0) for tp, t in owned.items()):
+            released += queue.release_queued(dict.fromkeys(where.values(), -1))
         flow = self._flow
         for item in released:
             flow.release(0, item.size)  # their window is released with their tracker below
@@ -156,3 +172,11 @@ class Assignments:
             del self._trackers[tp]
         self._leaving.difference_update(owned)
         log.info("partitions_revoked", partitions=sorted(map(str, owned)), released=len(released))
+
+
+def _count_by_partition(items: list[InFlight]) -> dict[tuple[str, int], int]:
+    counts: dict[tuple[str, int], int] = {}
+    for item in items:
+        where = (item.source.topic, item.source.partition)
+        counts[where] = counts.get(where, 0) + 1
+    return counts

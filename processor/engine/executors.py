@@ -15,17 +15,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import multiprocessing
-import multiprocessing.connection
 import os
 import pickle
 import threading
 from collections.abc import Awaitable, Callable
-from concurrent.futures import BrokenExecutor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, ThreadPoolExecutor
 from concurrent.futures import Executor as PoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from processor.logs import get_logger
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 from processor.pipeline import executor_of, route_call
 
 log = get_logger("processor.engine.executors")
@@ -112,6 +113,11 @@ class RouteRunner:
         log.warning("executor_pool_replaced", executor=self.executor)
 
     def _process_pool(self) -> ProcessPoolExecutor:
+        # Imported here: multiprocessing costs every process memory, and most pipelines
+        # never start a process pool.
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         try:
             pickled = pickle.dumps(self._pipeline)
             pickle.dumps(getattr(self._pipeline, "model"))  # noqa: B009
@@ -127,14 +133,29 @@ class RouteRunner:
             initargs=(pickled, self._name),
         )
 
-    def call(self, *args: Any) -> Any:
-        """The route's result, or an awaitable of it when it must wait (raises RouteTimeout)."""
-        if self._pool is None:
-            result = self._call(*args)
-            if type(result) is not tuple and inspect.isawaitable(result):  # Output is a tuple
-                return self._bounded(result, self._timeout_s, self._name)
-            return result
+    @property
+    def route(self) -> Callable[..., Any]:
+        """What to call per record (or batch): the pipeline's route itself on the loop (an
+        awaitable it returns then goes through :meth:`bounded`), else a call in the pool,
+        already bounded by the time limit."""
+        return self._call if self.executor == "loop" else self._pool_call
+
+    def bounded(self, pending: Awaitable[Any]) -> Awaitable[Any]:
+        """``pending`` from :attr:`route`, cut off after the time limit (raises RouteTimeout)."""
+        if self.executor != "loop":
+            return pending  # a pool call bounds itself, from when it gets a worker
+        return self._bounded(pending, self._timeout_s, self._name)
+
+    def _pool_call(self, *args: Any) -> Awaitable[Any]:
         return self._in_pool(args)
+
+    def call(self, *args: Any) -> Any:
+        """:attr:`route` and :meth:`bounded` in one: the route's result, or an awaitable of it
+        when it must wait (raises RouteTimeout)."""
+        result = self.route(*args)
+        if type(result) is not tuple and inspect.isawaitable(result):  # Output is a tuple
+            return self.bounded(result)
+        return result
 
     async def _bounded(self, pending: Awaitable[Any], timeout_s: float, name: str) -> Any:
         call = asyncio.ensure_future(pending)
@@ -215,6 +236,9 @@ def _leave_with_parent() -> None:
     A processor killed with SIGKILL never shuts its pool down, and a worker blocked reading the
     pool's call queue would wait for ever: it holds that pipe's write end too.
     """
+    import multiprocessing
+    import multiprocessing.connection
+
     parent = multiprocessing.parent_process()
     if parent is None:
         return

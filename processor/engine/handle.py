@@ -77,6 +77,8 @@ class RecordHandler:
     ) -> None:
         self._model = model
         self._call = runner.call
+        self._route = runner.route  # per record: the route itself on the loop
+        self._bounded = runner.bounded
         self._emitter = emitter
         self._guard = guard
         self._stats = stats
@@ -98,11 +100,11 @@ class RecordHandler:
         if record is None:
             return None
         try:
-            outcome = self._call(record, item.source)
+            outcome = self._route(record, item.source)
         except Exception as exc:
             return self._retry(item, record, exc)
         if type(outcome) is not Output and inspect.isawaitable(outcome):
-            return self._settle(item, record, outcome)
+            return self._settle(item, record, self._bounded(outcome))
         self._apply(item, outcome)
         return None
 

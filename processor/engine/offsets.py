@@ -7,6 +7,7 @@ may only move past a record once it and every record before it are done.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Collection
 
 
 class OffsetTracker:
@@ -51,6 +52,19 @@ class OffsetTracker:
         if self._last is None:
             return None
         return self._window[0] if self._window else self._last + 1
+
+    def highest_started(self, queued: Collection[int]) -> int:
+        """The highest offset taken in that is not in ``queued`` (-1 when there is none).
+
+        Given the offsets still queued (never started), what is above the result was never
+        started: letting it go leaves no finished record above a hole.
+        """
+        for offset in reversed(self._window):
+            if offset not in queued:
+                return offset
+        if self._window:  # all queued: everything before them is done (or was never taken in)
+            return self._window[0] - 1
+        return -1 if self._last is None else self._last
 
     @property
     def first(self) -> int | None:

@@ -140,7 +140,7 @@ class Processor:
     def _restart_partition(self, tp: TopicPartition, committed: int | None) -> None:
         """Read ``tp`` again from its last commit (its transaction was aborted): in one step,
         with nothing taken in between."""
-        released = self.scheduler.release_queued({(tp.topic, tp.partition)})
+        released = self.scheduler.release_queued({(tp.topic, tp.partition): -1})
         old = self.assignments.restart(tp, released)
         self.intake.forget({tp})
         start = committed if committed is not None else (old.first if old else None)
@@ -360,7 +360,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         p = self._processor
-        await p.assignments.revoke(set(revoked), p.scheduler.release_queued)
+        await p.assignments.revoke(set(revoked), p.scheduler)
         if p.transactions is not None:
             await p.transactions.close(set(revoked))
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping
 from typing import Literal
 
 from processor.engine.cancel import cancel_and_wait
@@ -35,8 +36,10 @@ HandleBatch = Callable[[list[InFlight]], Awaitable[None] | None]
 # errors, so this is the last net under a bug, and it must not take the stream down with it.
 Contain = Callable[[InFlight, Exception], None]
 
-# Let the event loop run (heartbeats, fetches, acks) after this many records handled in a row.
-YIELD_EVERY = 64
+# Let the event loop run (heartbeats, fetches, acks) after handling records for this long in a
+# row. A turn of a few milliseconds bounds the loop's lag, and lets the senders find a poll's
+# worth of outputs to batch (yielding every few records sends many small produce requests).
+TURN_S = 0.005
 # How long stopping waits for the dispatcher and the chains to end.
 STOP_TIMEOUT_S = 2.0
 
@@ -63,7 +66,11 @@ class Scheduler:
         handle_batch: HandleBatch | None = None,
         batch_max: int = 1,
         batch_wait_s: float = 0.0,
+        turn_s: float = TURN_S,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
+        self._turn_s = turn_s
+        self._clock = clock
         self._concurrency = concurrency
         self._key = ordering_key(ordering)
         self._handle = handle
@@ -111,8 +118,21 @@ class Scheduler:
         if len(self._ready) >= self._batch_max:
             self._full.set()
 
-    def release_queued(self, partitions: set[tuple[str, int]]) -> list[InFlight]:
-        """Take out the queued (not yet started) records of ``partitions`` and return them.
+    def queued_offsets(
+        self, partitions: Collection[tuple[str, int]]
+    ) -> dict[tuple[str, int], set[int]]:
+        """The offsets of the queued (not yet started) records of ``partitions``."""
+        found: dict[tuple[str, int], set[int]] = {where: set() for where in partitions}
+        for items in (self._ready, *self._busy.values()):
+            for item in items:
+                offsets = found.get((item.source.topic, item.source.partition))
+                if offsets is not None:
+                    offsets.add(item.source.offset)
+        return found
+
+    def release_queued(self, above: Mapping[tuple[str, int], int]) -> list[InFlight]:
+        """Take out the queued (not yet started) records of the partitions in ``above``, those at
+        offsets above the given one (-1: all), and return them.
 
         At a rebalance: they are let go uncommitted, and their next owner reads them again
         (unlike the pipeline's ``Drop``, which is an outcome, committed).
@@ -122,8 +142,9 @@ class Scheduler:
         def keep(items: deque[InFlight]) -> deque[InFlight]:
             kept: deque[InFlight] = deque()
             for item in items:
-                where = (item.source.topic, item.source.partition)
-                (released if where in partitions else kept).append(item)
+                source = item.source
+                floor = above.get((source.topic, source.partition))
+                (released if floor is not None and source.offset > floor else kept).append(item)
             return kept
 
         self._ready = keep(self._ready)
@@ -134,18 +155,19 @@ class Scheduler:
     # -- one record at a time
 
     async def _dispatch(self) -> None:
-        ready, busy, key_of, handle = self._ready, self._busy, self._key, self._handle
-        streak = 0
+        busy, key_of, handle = self._busy, self._key, self._handle
+        clock, turn_s = self._clock, self._turn_s
+        turn_end = clock() + turn_s
         while True:
             ready = self._ready  # release_queued may have replaced it
             if not ready or self._running >= self._concurrency:
                 self._wake.clear()
-                streak = 0
                 await self._wake.wait()
+                turn_end = clock() + turn_s
                 continue
             item = ready.popleft()
             key = key_of(item)
-            if key is not None:
+            if busy and key is not None:
                 waiting = busy.get(key)
                 if waiting is not None:  # a record of its key is in flight: it goes after it
                     waiting.append(item)
@@ -160,10 +182,9 @@ class Scheduler:
                 if key is not None:
                     busy[key] = deque()
                 self._spawn(self._chain(key, item, pending))
-            streak += 1
-            if streak >= YIELD_EVERY:
-                streak = 0
+            if clock() >= turn_end:
                 await asyncio.sleep(0)
+                turn_end = clock() + turn_s
 
     async def _chain(self, key: Hashable | None, item: InFlight, pending: Awaitable[None]) -> None:
         """Finish ``item``, then the records of its key that came meanwhile, in order."""
@@ -171,7 +192,8 @@ class Scheduler:
             await self._settle(item, pending)
             if key is None:
                 return
-            streak = 0
+            clock, turn_s = self._clock, self._turn_s
+            turn_end = clock() + turn_s
             while waiting := self._busy[key]:
                 item = waiting.popleft()
                 try:
@@ -181,12 +203,10 @@ class Scheduler:
                     pending_next = None
                 if pending_next is not None:
                     await self._settle(item, pending_next)
-                    streak = 0
-                else:
-                    streak += 1
-                    if streak >= YIELD_EVERY:
-                        streak = 0
-                        await asyncio.sleep(0)
+                    turn_end = clock() + turn_s
+                elif clock() >= turn_end:
+                    await asyncio.sleep(0)
+                    turn_end = clock() + turn_s
         finally:
             if key is not None:
                 self._busy.pop(key, None)
@@ -204,13 +224,14 @@ class Scheduler:
     async def _dispatch_batches(self) -> None:
         assert self._handle_batch is not None
         handle_batch, key_of, busy = self._handle_batch, self._key, self._busy
-        streak = 0
+        clock, turn_s = self._clock, self._turn_s
+        turn_end = clock() + turn_s
         while True:
             ready = self._ready
             if not ready or self._running >= self._concurrency:
                 self._wake.clear()
-                streak = 0
                 await self._wake.wait()
+                turn_end = clock() + turn_s
                 continue
             if len(ready) < self._batch_max and self._batch_wait_s > 0:
                 self._full.clear()
@@ -242,10 +263,9 @@ class Scheduler:
                 pending = None
             if pending is None:
                 self._free(keys)
-                streak += len(batch)
-                if streak >= YIELD_EVERY:
-                    streak = 0
+                if clock() >= turn_end:
                     await asyncio.sleep(0)
+                    turn_end = clock() + turn_s
                 continue
             self._running += len(batch)
             self._spawn(self._batch_done(batch, keys, pending))

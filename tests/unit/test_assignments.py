@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Collection, Mapping
 from typing import cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -23,7 +23,6 @@ from tests.records import FakeRecord
 
 TP0 = TopicPartition("payments", 0)
 TP1 = TopicPartition("payments", 1)
-Release = Callable[[set[tuple[str, int]]], list[InFlight]]
 
 
 class FakeConsumer:
@@ -86,14 +85,32 @@ def test_whatever_the_order_of_acknowledgements_everything_is_freed(
     assert (rig.flow.records, rig.flow.bytes) == (0, 0)
 
 
-def releasing(queued: list[InFlight], asked: list[set[tuple[str, int]]]) -> Release:
-    """A scheduler's release_queued holding ``queued``: notes what it was asked for."""
+class FakeQueue:
+    """The scheduler's queue of records not started yet, holding ``queued``; ``asked`` notes
+    each release it was asked for."""
 
-    def release(partitions: set[tuple[str, int]]) -> list[InFlight]:
-        asked.append(partitions)
-        return [i for i in queued if (i.source.topic, i.source.partition) in partitions]
+    def __init__(self, queued: list[InFlight]) -> None:
+        self.queued = list(queued)
+        self.asked: list[dict[tuple[str, int], int]] = []
 
-    return release
+    def queued_offsets(
+        self, partitions: Collection[tuple[str, int]]
+    ) -> dict[tuple[str, int], set[int]]:
+        found: dict[tuple[str, int], set[int]] = {where: set() for where in partitions}
+        for item in self.queued:
+            found.get((item.source.topic, item.source.partition), set()).add(item.source.offset)
+        return found
+
+    def release_queued(self, above: Mapping[tuple[str, int], int]) -> list[InFlight]:
+        self.asked.append(dict(above))
+
+        def goes(item: InFlight) -> bool:
+            floor = above.get((item.source.topic, item.source.partition))
+            return floor is not None and item.source.offset > floor
+
+        released = [item for item in self.queued if goes(item)]
+        self.queued = [item for item in self.queued if not goes(item)]
+        return released
 
 
 async def test_revoke_waits_for_every_record_taken_in_so_the_next_owner_redoes_none() -> None:
@@ -108,11 +125,11 @@ async def test_revoke_waits_for_every_record_taken_in_so_the_next_owner_redoes_n
         rig.assignments.finish_all(items[:3])
 
     late = asyncio.create_task(finish_the_rest_later())
-    asked: list[set[tuple[str, int]]] = []
-    await rig.assignments.revoke({TP0}, releasing(items, asked))
+    queue = FakeQueue([])  # all four started
+    await rig.assignments.revoke({TP0}, queue)
     await late
     assert rig.consumer.commits == [{TP0: 4}]  # all of it: nothing done is read again
-    assert asked == []  # nothing had to be let go
+    assert queue.asked == [{("payments", 0): 3}]  # nothing queued above the highest started
     assert TP0 not in rig.assignments.trackers
     assert TP1 in rig.assignments.trackers
     assert items[0].tracker.revoked
@@ -121,16 +138,36 @@ async def test_revoke_waits_for_every_record_taken_in_so_the_next_owner_redoes_n
     assert (rig.flow.records, rig.flow.bytes) == (0, 0)
 
 
+async def test_revoke_lets_go_of_the_queue_above_the_highest_started_and_fills_the_holes() -> None:
+    rig = Rig()
+    rig.assignments.assign({TP0})
+    items = rig.take(TP0, range(6))
+    rig.assignments.finish(items[0])  # 1 and 3 run; 2 waits behind 1's key; 4 and 5 are queued
+    queue = FakeQueue([items[2], items[4], items[5]])
+
+    async def finish_the_holes_later() -> None:
+        await asyncio.sleep(0.05)
+        rig.assignments.finish_all(items[1:4])
+
+    late = asyncio.create_task(finish_the_holes_later())
+    await rig.assignments.revoke({TP0}, queue)
+    await late
+    assert queue.asked == [{("payments", 0): 3}]  # at once, and only once
+    assert rig.stats.released_on_revoke == 2
+    assert rig.consumer.commits == [{TP0: 4}]  # through the highest started: none done above
+    assert (rig.flow.records, rig.flow.bytes) == (0, 0)
+
+
 async def test_past_the_revoke_timeout_queued_records_are_let_go_and_the_prefix_committed() -> None:
     rig = Rig(revoke_timeout_s=0.05)
     rig.assignments.assign({TP0})
     items = rig.take(TP0, range(4))
     rig.assignments.finish(items[0])
-    queued = items[2:]  # offset 1 is in flight and never finishes in time
-    asked: list[set[tuple[str, int]]] = []
-    await rig.assignments.revoke({TP0}, releasing(queued, asked))
-    assert asked == [{("payments", 0)}]
-    assert rig.stats.released_on_revoke == 2
+    rig.assignments.finish(items[2])  # offset 1 is in flight and never finishes in time
+    queue = FakeQueue(items[3:])
+    await rig.assignments.revoke({TP0}, queue)
+    assert queue.asked == [{("payments", 0): 2}, {("payments", 0): -1}]
+    assert rig.stats.released_on_revoke == 1
     assert rig.consumer.commits == [{TP0: 1}]
     assert (rig.flow.records, rig.flow.bytes) == (0, 10)  # offset 1's bytes until it ends
     rig.assignments.finish(items[1])
@@ -149,7 +186,7 @@ async def test_while_a_partition_is_revoked_intake_takes_nothing_more_in_for_it(
         rig.assignments.finish_all(items)
 
     looking = asyncio.create_task(look_then_finish())
-    await rig.assignments.revoke({TP0}, releasing([], []))
+    await rig.assignments.revoke({TP0}, FakeQueue([]))
     await looking
     assert seen == [None]
     rig.assignments.assign({TP0})
@@ -161,7 +198,7 @@ async def test_an_acknowledgement_after_the_revoke_frees_bytes_but_is_never_comm
     rig.assignments.assign({TP0})
     items = rig.take(TP0, range(3))
     rig.assignments.finish(items[0])
-    await rig.assignments.revoke({TP0}, releasing([], []))  # offsets 1 and 2 are in flight
+    await rig.assignments.revoke({TP0}, FakeQueue([]))  # offsets 1 and 2 are in flight
     assert rig.consumer.commits == [{TP0: 1}]
     assert (rig.flow.records, rig.flow.bytes) == (0, 20)
     observed = rig.assignments.latency.count
@@ -178,7 +215,7 @@ async def test_a_new_assignment_starts_where_the_group_is_even_below_an_earlier_
     rig.assignments.finish_all(rig.take(TP0, range(10, 20)))
     await rig.assignments.committer.commit()
     first = rig.assignments.tracker(TP0)
-    await rig.assignments.revoke({TP0}, releasing([], []))
+    await rig.assignments.revoke({TP0}, FakeQueue([]))
     rig.assignments.assign({TP0})  # another member committed less meanwhile (it redid records)
     assert rig.assignments.tracker(TP0) is not first
     rig.assignments.finish_all(rig.take(TP0, range(5, 8)))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
 
 from processor import headers as h
-from processor.commands.audit_report import CrashWindow, audit
+from processor.commands.audit_report import CrashWindow, audit, audit_under_isolation
+from processor.commands.visibility import Visibility
 from processor.engine.deadletter import Cause, dead_letter_headers, source_header
 from processor.pipeline import Source
 
@@ -121,3 +123,53 @@ def test_a_dead_letter_missing_a_header_is_incomplete() -> None:
     letter.headers = tuple(x for x in letter.headers if x[0] != h.DLQ_FAILED_AT)
     report = audit(TOPIC, [record], [], [letter])
     assert report.incomplete_dead_letters == [(0, 0)]
+
+
+def visibility(
+    committed: list[Any], aborted: list[Any], still_open: Sequence[Any] = ()
+) -> Visibility:
+    everything = [*committed, *aborted, *still_open]
+    return Visibility(everything, committed, aborted, list(still_open))
+
+
+def test_read_committed_leaves_out_outputs_of_aborted_transactions_but_counts_them() -> None:
+    records = [inp(0, o) for o in range(3)]
+    outputs = visibility([out(r) for r in records], [out(r) for r in records[:2]])
+    report = audit_under_isolation("read_committed", TOPIC, records, [outputs], visibility([], []))
+    assert (report.outputs, report.duplicates, report.aborted) == (3, 0, 2)
+    assert report.clean
+
+
+def test_read_uncommitted_counts_outputs_of_aborted_transactions_as_duplicates() -> None:
+    records = [inp(0, o) for o in range(3)]
+    outputs = visibility([out(r) for r in records], [out(r) for r in records[:2]])
+    report = audit_under_isolation(
+        "read_uncommitted", TOPIC, records, [outputs], visibility([], [])
+    )
+    assert (report.outputs, report.duplicates, report.aborted) == (5, 2, 2)
+
+
+def test_an_output_only_in_an_aborted_transaction_is_lost_under_read_committed() -> None:
+    record = inp(0, 0)
+    outputs = visibility([], [out(record)])
+    report = audit_under_isolation("read_committed", TOPIC, [record], [outputs], visibility([], []))
+    assert report.lost == [(0, 0)]
+    assert report.aborted == 1
+
+
+def test_aborted_and_open_dead_letters_are_counted_with_the_outputs() -> None:
+    records = [inp(0, o) for o in range(3)]
+    outputs = visibility([out(records[0])], [out(records[0])])
+    dead_letters = visibility([dead(records[1])], [dead(records[1])], [dead(records[2])])
+    report = audit_under_isolation("read_committed", TOPIC, records, [outputs], dead_letters)
+    assert (report.aborted, report.open) == (2, 1)
+    assert report.dead_letters == 1
+
+
+def test_open_is_summarised_only_when_there_is_some_but_always_in_the_json() -> None:
+    report = audit(TOPIC, [], [], [])
+    assert report.summary()["aborted"] == 0
+    assert "open" not in report.summary()
+    assert report.as_dict()["open"] == 0
+    report.open = 2
+    assert report.summary()["open"] == 2

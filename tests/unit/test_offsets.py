@@ -183,3 +183,30 @@ def test_tracking_after_all_are_done_opens_the_window_again() -> None:
 
 def test_a_new_tracker_is_not_revoked() -> None:
     assert OffsetTracker().revoked is False
+
+
+@given(
+    taken=st.lists(st.integers(0, 40), unique=True, max_size=25).map(sorted),
+    data=st.data(),
+)
+def test_the_highest_started_offset_is_the_highest_taken_in_and_not_queued(
+    taken: list[int], data: st.DataObject
+) -> None:
+    tracker = OffsetTracker()
+    for offset in taken:
+        tracker.track(offset)
+    done = data.draw(st.sets(st.sampled_from(taken)) if taken else st.just(set[int]()))
+    for offset in done:
+        tracker.mark_done(offset)
+    open_offsets = [offset for offset in taken if offset not in done]
+    queued = data.draw(st.sets(st.sampled_from(open_offsets)) if open_offsets else st.just(set()))
+
+    highest = tracker.highest_started(queued)
+
+    started = [offset for offset in taken if offset not in queued]
+    # Nothing started lies above it: what is above it is all queued, and may be let go.
+    assert all(offset <= highest for offset in started)
+    assert all(offset in queued for offset in taken if offset > highest)
+    # And no queued record is kept for nothing: none lies between the highest started and it.
+    floor = max(started, default=-1)
+    assert not [offset for offset in taken if floor < offset <= highest]

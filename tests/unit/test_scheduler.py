@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 
 from processor.engine.inflight import InFlight
 from processor.engine.offsets import OffsetTracker
-from processor.engine.scheduler import YIELD_EVERY, Ordering, Scheduler
+from processor.engine.scheduler import TURN_S, Ordering, Scheduler
 from processor.pipeline import Source
 
 T = TypeVar("T")
@@ -104,14 +105,34 @@ async def running(scheduler: Scheduler) -> AsyncIterator[Scheduler]:
         await scheduler.stop()
 
 
+class WorkClock:
+    """A fake clock for the dispatcher's turns: every reading is ``step_s`` later than the last,
+    as if each record handled between two readings took that long."""
+
+    def __init__(self, step_s: float) -> None:
+        self.now = 0.0
+        self._step_s = step_s
+
+    def __call__(self) -> float:
+        self.now += self._step_s
+        return self.now
+
+
 def schedule(
     handle: Callable[[InFlight], Awaitable[None] | None],
     *,
     concurrency: int = 8,
     ordering: Ordering = "key",
     contain: Callable[[InFlight, Exception], None] = never,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> Scheduler:
-    return Scheduler(concurrency=concurrency, ordering=ordering, handle=handle, contain=contain)
+    return Scheduler(
+        concurrency=concurrency,
+        ordering=ordering,
+        handle=handle,
+        contain=contain,
+        clock=clock,
+    )
 
 
 def schedule_batches(
@@ -122,6 +143,7 @@ def schedule_batches(
     batch_wait_s: float = 0.0,
     ordering: Ordering = "key",
     contain: Callable[[InFlight, Exception], None] = never,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> Scheduler:
     return Scheduler(
         concurrency=concurrency,
@@ -131,6 +153,7 @@ def schedule_batches(
         handle_batch=handle_batch,
         batch_max=batch_max,
         batch_wait_s=batch_wait_s,
+        clock=clock,
     )
 
 
@@ -445,29 +468,46 @@ async def test_a_record_that_finishes_at_once_is_handled_inline_without_a_task()
     assert where == [(dispatcher, tasks_before)] * 50
 
 
+# Records that take a millisecond each: a run of 100 is about 20 turns.
+SLOW_RECORD_S = TURN_S / 5
+RUN = 100
+
+
 async def test_a_long_run_of_records_that_finish_at_once_still_lets_the_loop_run() -> None:
     recorder = Recorder()
-    count = YIELD_EVERY * 5
-    async with running(schedule(recorder.handle, concurrency=1)) as scheduler:
+    clock = WorkClock(SLOW_RECORD_S)
+    async with running(schedule(recorder.handle, concurrency=1, clock=clock)) as scheduler:
         await ticks(3)
-        scheduler.put_many([make_item(offset, b"same") for offset in range(count)])
-        came_back = await ticks_until(lambda: len(recorder.finished) == count)
-    assert came_back >= 4
+        scheduler.put_many([make_item(offset, b"same") for offset in range(RUN)])
+        came_back = await ticks_until(lambda: len(recorder.finished) == RUN)
+    assert came_back >= 10
+
+
+async def test_records_that_take_no_time_are_handled_in_one_turn() -> None:
+    """A poll's worth of cheap records is handled before the loop runs the senders, so they find
+    it all to batch (rather than sending a small produce request every few records)."""
+    recorder = Recorder()
+    clock = WorkClock(0.0)
+    async with running(schedule(recorder.handle, concurrency=1, clock=clock)) as scheduler:
+        await ticks(3)
+        scheduler.put_many([make_item(offset, f"k{offset}".encode()) for offset in range(5_000)])
+        came_back = await ticks_until(lambda: len(recorder.finished) == 5_000)
+    assert came_back <= 1
 
 
 async def test_a_long_run_of_records_waiting_behind_one_of_their_key_still_lets_the_loop_run() -> (
     None
 ):
     gate = asyncio.Event()
-    count = YIELD_EVERY * 5
     recorder = Recorder(lambda item: 0 if item.source.offset == 0 else None, gate=gate)
-    async with running(schedule(recorder.handle, concurrency=2)) as scheduler:
-        scheduler.put_many([make_item(offset, b"same") for offset in range(count + 1)])
-        await until(lambda: scheduler.queued == count)  # all wait behind the first
+    clock = WorkClock(SLOW_RECORD_S)
+    async with running(schedule(recorder.handle, concurrency=2, clock=clock)) as scheduler:
+        scheduler.put_many([make_item(offset, b"same") for offset in range(RUN + 1)])
+        await until(lambda: scheduler.queued == RUN)  # all wait behind the first
         gate.set()
-        came_back = await ticks_until(lambda: len(recorder.finished) == count + 1)
-    assert came_back >= 4
-    assert offsets(recorder.finished) == list(range(count + 1))
+        came_back = await ticks_until(lambda: len(recorder.finished) == RUN + 1)
+    assert came_back >= 10
+    assert offsets(recorder.finished) == list(range(RUN + 1))
 
 
 # -- letting go of queued records at a rebalance
@@ -489,7 +529,7 @@ async def test_releasing_takes_only_the_queued_records_of_the_given_partitions()
     scheduler = schedule(recorder.handle, concurrency=1)
     scheduler.put_many(items)
 
-    released = scheduler.release_queued(gone)
+    released = scheduler.release_queued(dict.fromkeys(gone, -1))
 
     assert released == [item for item in items if where(item) in gone]
     assert scheduler.queued == len(items) - len(released)
@@ -524,7 +564,7 @@ async def test_releasing_takes_records_waiting_behind_their_key_and_leaves_those
         scheduler.put_many(ready)  # these stay in the ready queue: the concurrency is reached
         await ticks(10)
 
-        released = scheduler.release_queued({(TOPIC, 1)})
+        released = scheduler.release_queued({(TOPIC, 1): -1})
 
         gate.set()
         await until(lambda: scheduler.queued == 0 and scheduler.in_flight == 0)
@@ -544,7 +584,7 @@ async def test_releasing_leaves_the_record_being_handled_and_it_finishes() -> No
     async with running(schedule(recorder.handle, concurrency=1)) as scheduler:
         scheduler.put_many([make_item(offset, b"k") for offset in range(5)])
         await until(lambda: recorder.running == 1)
-        released = scheduler.release_queued({(TOPIC, 0)})
+        released = scheduler.release_queued({(TOPIC, 0): -1})
         gate.set()
         await until(lambda: scheduler.in_flight == 0)
         await ticks(10)
@@ -555,8 +595,31 @@ async def test_releasing_leaves_the_record_being_handled_and_it_finishes() -> No
 def test_releasing_partitions_with_nothing_queued_returns_nothing() -> None:
     scheduler = schedule(Recorder().handle)
     scheduler.put_many([make_item(0, b"k", partition=0)])
-    assert scheduler.release_queued({(TOPIC, 5), ("other", 0)}) == []
+    assert scheduler.release_queued({(TOPIC, 5): -1, ("other", 0): -1}) == []
     assert scheduler.queued == 1
+
+
+async def test_releasing_above_an_offset_keeps_the_queued_records_below_it_in_order() -> None:
+    gate = asyncio.Event()
+    recorder = Recorder(gate=gate)
+    async with running(schedule(recorder.handle, concurrency=2)) as scheduler:
+        scheduler.put_many([make_item(offset, f"k{offset % 2}".encode()) for offset in range(10)])
+        await until(lambda: recorder.running == 2)  # 0 and 1 run, the rest wait behind them
+        assert scheduler.queued_offsets([(TOPIC, 0), (TOPIC, 1)]) == {
+            (TOPIC, 0): set(range(2, 10)),
+            (TOPIC, 1): set(),
+        }
+
+        released = scheduler.release_queued({(TOPIC, 0): 5})
+
+        gate.set()
+        await until(lambda: scheduler.queued == 0 and scheduler.in_flight == 0)
+        await ticks(10)
+    assert offsets(released) == [6, 7, 8, 9]
+    assert sorted(offsets(recorder.finished)) == [0, 1, 2, 3, 4, 5]
+    for key in (b"k0", b"k1"):
+        done = [item.source.offset for item in recorder.finished if item.source.key == key]
+        assert done == sorted(done)
 
 
 async def test_releasing_takes_records_waiting_behind_a_batch_of_their_key() -> None:
@@ -569,7 +632,7 @@ async def test_releasing_takes_records_waiting_behind_a_batch_of_their_key() -> 
         scheduler.put_many(behind)
         await ticks(10)
 
-        released = scheduler.release_queued({(TOPIC, 1)})
+        released = scheduler.release_queued({(TOPIC, 1): -1})
 
         gate.set()
         await until(lambda: scheduler.queued == 0 and scheduler.in_flight == 0)
@@ -831,13 +894,14 @@ async def test_a_long_run_of_batches_that_finish_at_once_still_lets_the_loop_run
     batch_max: int,
 ) -> None:
     recorder = BatchRecorder()
-    count = YIELD_EVERY * 5
-    async with running(schedule_batches(recorder.handle_batch, batch_max=batch_max)) as scheduler:
+    clock = WorkClock(SLOW_RECORD_S)
+    scheduler = schedule_batches(recorder.handle_batch, batch_max=batch_max, clock=clock)
+    async with running(scheduler):
         await ticks(3)
-        scheduler.put_many([make_item(offset, b"same") for offset in range(count)])
-        came_back = await ticks_until(lambda: len(recorder.finished()) == count)
-    assert came_back >= 4
-    assert offsets(recorder.finished()) == list(range(count))
+        scheduler.put_many([make_item(offset, b"same") for offset in range(RUN)])
+        came_back = await ticks_until(lambda: len(recorder.finished()) == RUN)
+    assert came_back >= 10 // batch_max
+    assert offsets(recorder.finished()) == list(range(RUN))
 
 
 # -- stopping
