@@ -33,8 +33,8 @@ from tests.faults.test_process_faults import LIVENESS, in_flight_bound
 from tests.kafka_support import all_committed, create_topics, mixed_samples, settings_for
 from tests.processes import ProcessorProcess
 
-pytestmark = pytest.mark.cluster
-
+GUARANTEES = ["at-least-once", "exactly-once"]
+pytestmark = [pytest.mark.cluster, pytest.mark.parametrize("guarantee", GUARANTEES)]
 # How long a killed or stopped broker stays down.
 DOWN_S = 5.0
 # A paused instance stays paused this much longer than its session timeout.
@@ -42,8 +42,19 @@ PAUSED_PAST_SESSION_S = 4.0
 SESSION_TIMEOUT_S = 6.0  # LIVENESS's --session-timeout-ms
 
 
-def cluster_settings(cluster: LocalCluster, name: str) -> Settings:
-    return settings_for(cluster.bootstrap, name, queue_max_records=1000, commit_interval_ms=200)
+def cluster_settings(cluster: LocalCluster, name: str, guarantee: str) -> Settings:
+    return settings_for(
+        cluster.bootstrap,
+        name,
+        queue_max_records=1000,
+        commit_interval_ms=200,
+        guarantee=guarantee,
+    )
+
+
+def processor(settings: Settings, log: Path, *extra: str) -> ProcessorProcess:
+    """One processor process, in the settings' delivery mode."""
+    return ProcessorProcess(settings, log, *LIVENESS, "--guarantee", settings.guarantee, *extra)
 
 
 async def under_load(
@@ -65,12 +76,20 @@ async def under_load(
     return time.monotonic() - loaded
 
 
-def assert_nothing_lost(report: AuditReport) -> None:
+def assert_delivered(report: AuditReport, guarantee: str) -> None:
+    """Nothing lost; duplicates only inside the fault windows, or (exactly-once) none at all,
+    as a read_committed consumer sees the outputs."""
     assert report.lost == []
     assert report.in_both == []
     assert report.unexplained_duplicates == []
     assert report.order_violations == []
     assert report.clean
+    if guarantee == "exactly-once":
+        assert report.duplicates == 0
+
+
+def scenario(name: str, guarantee: str) -> str:
+    return f"{name} (cluster, {guarantee})"
 
 
 async def window_now(settings: Settings) -> CrashWindow:
@@ -78,11 +97,15 @@ async def window_now(settings: Settings) -> CrashWindow:
 
 
 async def test_sigkill_of_a_partition_leader_under_load_loses_nothing(
-    kafka_cluster: LocalCluster, unique_name: str, tmp_path: Path, campaign: list[ScenarioResult]
+    kafka_cluster: LocalCluster,
+    unique_name: str,
+    tmp_path: Path,
+    campaign: list[ScenarioResult],
+    guarantee: str,
 ) -> None:
-    settings = cluster_settings(kafka_cluster, unique_name)
+    settings = cluster_settings(kafka_cluster, unique_name, guarantee)
     await create_topics(settings, replicas=3)
-    process = ProcessorProcess(settings, tmp_path / "p.log", *LIVENESS).start()
+    process = processor(settings, tmp_path / "p.log").start()
     windows: list[CrashWindow] = []
 
     async def kill_the_input_leader(duration_s: float) -> None:
@@ -100,17 +123,23 @@ async def test_sigkill_of_a_partition_leader_under_load_loses_nothing(
     assert await process.stop(signal.SIGTERM) == 0
 
     report = await audit_run(settings, windows)
-    campaign.append(ScenarioResult("11. leader SIGKILL (cluster)", report, recovery_s, False))
-    assert_nothing_lost(report)
+    campaign.append(
+        ScenarioResult(scenario("11. leader SIGKILL", guarantee), report, recovery_s, False)
+    )
+    assert_delivered(report, guarantee)
 
 
 async def test_sigkill_of_the_processor_ten_times_on_the_cluster_loses_nothing(
-    kafka_cluster: LocalCluster, unique_name: str, tmp_path: Path, campaign: list[ScenarioResult]
+    kafka_cluster: LocalCluster,
+    unique_name: str,
+    tmp_path: Path,
+    campaign: list[ScenarioResult],
+    guarantee: str,
 ) -> None:
-    settings = cluster_settings(kafka_cluster, unique_name)
+    settings = cluster_settings(kafka_cluster, unique_name, guarantee)
     await create_topics(settings, replicas=3)
-    args = (*LIVENESS, "--group-instance-id", f"{unique_name}-0")
-    process = ProcessorProcess(settings, tmp_path / "p.log", *args).start()
+    process = processor(settings, tmp_path / "p.log", "--group-instance-id", f"{unique_name}-0")
+    process.start()
     windows: list[CrashWindow] = []
 
     async def kill_ten_times(duration_s: float) -> None:
@@ -126,17 +155,23 @@ async def test_sigkill_of_the_processor_ten_times_on_the_cluster_loses_nothing(
     assert await process.stop(signal.SIGTERM) == 0
 
     report = await audit_run(settings, windows)
-    campaign.append(ScenarioResult("12. SIGKILL x10 (cluster)", report, recovery_s, False))
-    assert_nothing_lost(report)
+    campaign.append(
+        ScenarioResult(scenario("12. SIGKILL x10", guarantee), report, recovery_s, False)
+    )
+    assert_delivered(report, guarantee)
 
 
 async def test_an_instance_paused_past_its_session_then_resumed_loses_nothing(
-    kafka_cluster: LocalCluster, unique_name: str, tmp_path: Path, campaign: list[ScenarioResult]
+    kafka_cluster: LocalCluster,
+    unique_name: str,
+    tmp_path: Path,
+    campaign: list[ScenarioResult],
+    guarantee: str,
 ) -> None:
-    settings = cluster_settings(kafka_cluster, unique_name)
+    settings = cluster_settings(kafka_cluster, unique_name, guarantee)
     await create_topics(settings, replicas=3)
-    zombie = ProcessorProcess(settings, tmp_path / "a.log", *LIVENESS).start()
-    other = ProcessorProcess(settings, tmp_path / "b.log", *LIVENESS).start()
+    zombie = processor(settings, tmp_path / "a.log").start()
+    other = processor(settings, tmp_path / "b.log").start()
     windows: list[CrashWindow] = []
 
     async def pause_one(duration_s: float) -> None:
@@ -155,16 +190,22 @@ async def test_an_instance_paused_past_its_session_then_resumed_loses_nothing(
     assert await other.stop(signal.SIGTERM) == 0
 
     report = await audit_run(settings, windows)
-    campaign.append(ScenarioResult("13. paused past session (cluster)", report, recovery_s, False))
-    assert_nothing_lost(report)
+    campaign.append(
+        ScenarioResult(scenario("13. paused past session", guarantee), report, recovery_s, False)
+    )
+    assert_delivered(report, guarantee)
 
 
 async def test_a_restart_of_the_group_coordinator_under_load_loses_nothing(
-    kafka_cluster: LocalCluster, unique_name: str, tmp_path: Path, campaign: list[ScenarioResult]
+    kafka_cluster: LocalCluster,
+    unique_name: str,
+    tmp_path: Path,
+    campaign: list[ScenarioResult],
+    guarantee: str,
 ) -> None:
-    settings = cluster_settings(kafka_cluster, unique_name)
+    settings = cluster_settings(kafka_cluster, unique_name, guarantee)
     await create_topics(settings, replicas=3)
-    process = ProcessorProcess(settings, tmp_path / "p.log", *LIVENESS).start()
+    process = processor(settings, tmp_path / "p.log").start()
     windows: list[CrashWindow] = []
 
     async def restart_the_coordinator(duration_s: float) -> None:
@@ -184,5 +225,7 @@ async def test_a_restart_of_the_group_coordinator_under_load_loses_nothing(
     assert await process.stop(signal.SIGTERM) == 0
 
     report = await audit_run(settings, windows)
-    campaign.append(ScenarioResult("14. coordinator restart (cluster)", report, recovery_s, False))
-    assert_nothing_lost(report)
+    campaign.append(
+        ScenarioResult(scenario("14. coordinator restart", guarantee), report, recovery_s, False)
+    )
+    assert_delivered(report, guarantee)
