@@ -33,6 +33,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--record-bytes", type=int, default=400)
     p.add_argument("--invalid-ratio", type=float, default=0.01)
     p.add_argument("--partitions", type=int, default=4)
+    p.add_argument("--replicas", type=int, default=int(os.environ.get("BENCH_REPLICAS", "1")),
+                   help="replicas of every topic (3 on the three-broker cluster)")  # fmt: skip
     p.add_argument("--rounds", type=int, default=1, help="order alternates between rounds")
     p.add_argument("--contenders", default=",".join(c.name for c in CONTENDERS),
                    help="comma-separated subset")  # fmt: skip
@@ -79,7 +81,7 @@ async def _main(args: argparse.Namespace) -> int:
     workload = Workload(args.records, args.record_bytes, args.invalid_ratio, args.rounds,
                         args.latency_seconds, args.latency_share)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-") as work:
-        plan = RunPlan(args.bootstrap, args.partitions, args.timeout, Path(work))
+        plan = RunPlan(args.bootstrap, args.partitions, args.timeout, Path(work), args.replicas)
         rows = await run_all(contenders, plan, workload)
         curves: dict[str, Any] = {}
         if args.curves:
@@ -90,7 +92,7 @@ async def _main(args: argparse.Namespace) -> int:
         "date": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count(),
         "python": platform.python_version(), "records": args.records,
         "record_bytes": args.record_bytes, "invalid_ratio": args.invalid_ratio,
-        "partitions": args.partitions, "rounds": args.rounds,
+        "partitions": args.partitions, "replicas": args.replicas, "rounds": args.rounds,
         "latency_seconds": args.latency_seconds, "smoke": args.smoke,
     }  # fmt: skip
     print(write(args.out, meta, rows, curves))
@@ -99,7 +101,7 @@ async def _main(args: argparse.Namespace) -> int:
 
 async def _pipelines(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-") as work:
-        plan = RunPlan(args.bootstrap, args.partitions, args.timeout, Path(work))
+        plan = RunPlan(args.bootstrap, args.partitions, args.timeout, Path(work), args.replicas)
         rows, used = await run_pipelines(plan, args.pipelines, args.pipeline_seconds,
                                          args.record_bytes, args.invalid_ratio)  # fmt: skip
     meta = {

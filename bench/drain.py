@@ -46,6 +46,7 @@ class RunPlan:
     partitions: int
     timeout_s: float
     work_dir: Path
+    replicas: int = 1  # of every topic: 3 on a three-broker cluster
 
 
 def contender_argv(
@@ -65,7 +66,7 @@ async def drain(
     name = f"bench-{contender.name}-{uuid.uuid4().hex[:8]}"
     topics = run_topics(name)
     result = DrainResult(contender.name, len(data))
-    await create_topics(plan.bootstrap, topics, plan.partitions)
+    await create_topics(plan.bootstrap, topics, plan.partitions, replicas=plan.replicas)
     try:
         await preload(plan.bootstrap, name, data, plan.partitions)
         await _measure(contender, plan, name, len(data), result, env)

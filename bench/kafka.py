@@ -31,6 +31,7 @@ async def create_topics(
     names: list[str],
     partitions: int,
     configs: dict[str, dict[str, str]] | None = None,
+    replicas: int = 1,
 ) -> None:
     """Create the topics (with ``configs`` per topic name) and wait until every partition has a
     leader (else the first writes are refused with NotLeaderForPartition and retried, which would
@@ -40,7 +41,10 @@ async def create_topics(
     await admin.start()
     try:
         await admin.create_topics(
-            [NewTopic(name, partitions, 1, topic_configs=configs.get(name, {})) for name in names]
+            [
+                NewTopic(name, partitions, replicas, topic_configs=configs.get(name, {}))
+                for name in names
+            ]
         )
         await wait_for_leaders(admin, names, partitions)
         await asyncio.sleep(0.5)  # leadership reaches the broker's metadata cache a bit later

@@ -5,10 +5,13 @@ partition). Every topic of the run is created with ``message.timestamp.type=LogA
 the broker stamps each record when it appends it: an input record when it is in Kafka (the
 generator learns the stamp from its acknowledgement), an output record when the broker
 acknowledges the contender's write. Latency of a record = its output's stamp - its input's stamp
-(one broker, one clock). A consumer without a group reads the outputs to match them to their
-inputs. Neither how late the generator's client sends (it shares the cores: at tens of
-thousands of records a second its own queue would otherwise count) nor how soon the reader reads
-changes the result, so the measuring side cannot inflate it. Only valid records count (dead
+(one broker, one clock). Outputs written in transactions are stamped when the reader, which reads
+committed records only, receives them: they count once their transaction commits (that stamp
+includes the reader's own delay, a few milliseconds). A consumer without a group reads the outputs
+to match them to their inputs. Neither how late the generator's client sends (it shares the
+cores: at tens of thousands of records a second its own queue would otherwise count) nor, but
+for transactions, how soon the reader reads changes the result, so the measuring side cannot
+inflate it. Only valid records count (dead
 letters carry the id only inside possibly broken JSON). Records still missing after a grace
 period mean the contender could not keep up: the result is marked saturated.
 """
@@ -88,13 +91,15 @@ async def measure_latency(
     topics = run_topics(name)
     result = LatencyResult(contender.name, rate)
     stamped = {topic: {"message.timestamp.type": "LogAppendTime"} for topic in topics}
-    await create_topics(plan.bootstrap, topics, plan.partitions, stamped)
+    await create_topics(plan.bootstrap, topics, plan.partitions, stamped, plan.replicas)
     total = WARMUP_RECORDS + int(rate * seconds)
     argv = contender_argv(contender, plan.bootstrap, name, f"{name}-group", total)
     child = Child(argv, plan.work_dir / f"{name}.log", dict(contender.env))
     stamps = Stamps()
     warm_seen = [0]
-    reader = asyncio.create_task(_read_outputs(plan, topics[1:], stamps, warm_seen))
+    reader = asyncio.create_task(
+        _read_outputs(plan, topics[1:], stamps, warm_seen, contender.transactional)
+    )
     try:
         producer = AIOKafkaProducer(bootstrap_servers=plan.bootstrap, acks="all", linger_ms=0)
         await producer.start()
@@ -202,9 +207,14 @@ async def _read_outputs(
     outputs: list[str],
     stamps: Stamps,
     warm_seen: list[int],
+    transactional: bool,
 ) -> None:
+    # read_committed: an exactly-once contender's output counts once its transaction commits.
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=plan.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50
+        bootstrap_servers=plan.bootstrap,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=50,
+        isolation_level="read_committed",
     )
     await consumer.start()
     try:
@@ -213,6 +223,7 @@ async def _read_outputs(
         await consumer.seek_to_beginning(*parts)
         while True:
             batches = await consumer.getmany(timeout_ms=100)
+            seen_ms = int(time.time() * 1000)
             for messages in batches.values():
                 for message in messages:
                     match = _ID.search(message.value or b"")
@@ -220,7 +231,8 @@ async def _read_outputs(
                         continue
                     if match.group(1) == b"warm":
                         warm_seen[0] += 1
-                    else:  # stamped when appended, i.e. at the ack
-                        stamps.output_appended(int(match.group(2)), message.timestamp)
+                    else:  # appended; or, written in a transaction, committed (seen here)
+                        seen = seen_ms if transactional else message.timestamp
+                        stamps.output_appended(int(match.group(2)), seen)
     finally:
         await consumer.stop()

@@ -17,6 +17,9 @@ class Contender:
     validates: bool = True
     stops_itself: bool = True  # at --expect; else the harness stops it once all is committed
     env: tuple[tuple[str, str], ...] = ()  # its variant's settings (environment variables)
+    # Writes in transactions: an output is there for a read_committed consumer once its
+    # transaction commits, not when it is appended.
+    transactional: bool = False
 
     def missing(self) -> str | None:
         """Why it cannot run here, or None."""
@@ -32,9 +35,18 @@ class Contender:
 PROCESSOR = "processor"
 TEXTBOOK = "textbook"
 FASTSTREAM = "faststream"
+EXACTLY_ONCE = "processor_eos"
 
 CONTENDERS: tuple[Contender, ...] = (
     Contender(PROCESSOR, "bench.contenders.processor", "processor (defaults)", stops_itself=False),
+    Contender(
+        EXACTLY_ONCE,
+        "bench.contenders.processor",
+        "processor (exactly-once)",
+        stops_itself=False,
+        env=(("PROCESSOR_GUARANTEE", "exactly-once"),),
+        transactional=True,
+    ),
     Contender(TEXTBOOK, "bench.contenders.textbook", "textbook loop (getone, queue 3, 3 workers)"),
     Contender(
         "aiokafka_batch", "bench.contenders.aiokafka_batch", "aiokafka getmany + send + gather"
