@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import structlog
 
@@ -13,6 +13,8 @@ import structlog
 MAX_CAUSES = 1000
 # aiokafka logs a warning per poll for some causes (an unknown topic: about ten a second).
 LIBRARY_LOG_INTERVAL_S = 30.0
+
+LogFormat: TypeAlias = Literal["auto", "json", "console"]
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -22,11 +24,18 @@ _LEVELS = {
 }
 
 
-def configure_logging(
-    level: str = "info", fmt: Literal["auto", "json", "console"] = "auto"
-) -> None:
+def uses_json(fmt: LogFormat) -> bool:
+    """JSON lines, or lines for a person: ``auto`` means JSON unless stderr is a terminal."""
+    return fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+
+
+def logging_configured() -> bool:
+    return structlog.is_configured()
+
+
+def configure_logging(level: str = "info", fmt: LogFormat = "auto") -> None:
     """Send structlog output to stderr, as JSON or for humans, at ``level`` and above."""
-    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    use_json = uses_json(fmt)
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if use_json

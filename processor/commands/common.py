@@ -7,7 +7,8 @@ import os
 import sys
 from typing import Any
 
-from processor.config import Settings, load_settings
+from processor.config import ENV_PREFIX, Settings, load_settings, unknown_variables
+from processor.logs import LogFormat
 from processor.pipeline import PipelineLike, load_pipeline
 
 EXIT_USAGE = 2
@@ -38,9 +39,28 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def settings_from(args: argparse.Namespace) -> tuple[Settings, PipelineLike]:
-    """The settings, and the pipeline they name. The current directory is importable, as in
+    """The settings, and the pipeline they name; a misspelt variable is a warning line."""
+    settings = settings_only(args)
+    for line in unknown_variables(os.environ):
+        print(f"processor: warning: {line}", file=sys.stderr)
+    return settings, pipeline_of(settings)
+
+
+def settings_only(args: argparse.Namespace) -> Settings:
+    return load_settings(**given_settings(args))
+
+
+def pipeline_of(settings: Settings) -> PipelineLike:
+    """The pipeline the settings name. The current directory is importable, as in
     ``python -m``: ``PROCESSOR_PIPELINE=myapp.orders:pipeline`` finds ``./myapp``."""
-    settings = load_settings(**given_settings(args))
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
-    return settings, load_pipeline(settings.pipeline, settings)
+    return load_pipeline(settings.pipeline, settings)
+
+
+def requested_format(args: argparse.Namespace) -> LogFormat:
+    """The log format asked for by flag or environment, even when the settings are invalid."""
+    given = getattr(args, "setting_log_format", None) or os.environ.get(ENV_PREFIX + "LOG_FORMAT")
+    if given == "json":
+        return "json"
+    return "console" if given == "console" else "auto"

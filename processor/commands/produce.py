@@ -18,6 +18,7 @@ from processor.commands.progress import Progress
 from processor.commands.scan import UnknownTopicError
 from processor.commands.sources import Format, Line, read_records
 from processor.config import Settings, kafka_client_options
+from processor.connect import start_client
 from processor.pipeline import PipelineLike
 
 EPILOG = """examples:
@@ -132,7 +133,7 @@ async def produce_files(
     producer = AIOKafkaProducer(
         **kafka_client_options(settings), acks="all", enable_idempotence=True, linger_ms=10
     )
-    await producer.start()
+    await start_client(producer, settings.bootstrap_servers)
     tally, pacer = Tally(), _Pacer(args.rate)
     progress = Progress("sent")
     try:
