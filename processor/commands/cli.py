@@ -14,6 +14,7 @@ import structlog
 
 from processor.commands import audit, broker, dlq, produce
 from processor.commands.common import (
+    Parser,
     add_settings_flags,
     given_settings,
     pipeline_of,
@@ -69,9 +70,7 @@ def _report(failure: Failure, args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="processor", description="At-least-once Kafka stream processor."
-    )
+    parser = Parser(prog="processor", description="At-least-once Kafka stream processor.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="run the processor in the foreground")
     add_settings_flags(run)

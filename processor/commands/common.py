@@ -3,17 +3,48 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
-from processor.config import ENV_PREFIX, Settings, load_settings, unknown_variables
+from processor.config import (
+    ECHO_MAX_CHARS,
+    ENV_PREFIX,
+    Settings,
+    echoed,
+    load_settings,
+    unknown_variables,
+)
 from processor.logs import LogFormat
 from processor.pipeline import PipelineLike, load_pipeline
 
 EXIT_USAGE = 2
 # Sends in flight before waiting for their acknowledgements (produce, dlq replay).
 SEND_CHUNK = 1000
+
+
+# A quoted value longer than this in an argparse error is cut (its "invalid choice" echoes it).
+QUOTED = re.compile(rf"'([^']{{{ECHO_MAX_CHARS}}})[^']+'")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with long values cut when an error echoes them."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(QUOTED.sub(r"'\1…'", message))
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number, 0 or more, got {echoed(text)}")
+    return value
 
 
 def add_settings_flags(parser: argparse.ArgumentParser) -> None:
