@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import structlog
 
@@ -24,7 +23,7 @@ from processor.commands.common import (
 )
 from processor.commands.failures import Failure, failure_of
 from processor.commands.topics import ensure_topics
-from processor.config import Settings, unknown_variables
+from processor.config import Settings, instance_name, unknown_variables
 from processor.engine.processor import Processor
 from processor.instance.cpus import available_cpus
 from processor.instance.supervisor import Plan, exec_supervisor
@@ -88,10 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def supervisor_plan(settings: Settings, given: dict[str, Any], processes: int) -> Plan:
+def supervisor_plan(settings: Settings, processes: int) -> Plan:
     return Plan(
         processes=processes,
-        given={name: str(value) for name, value in given.items()},
+        client_id=settings.client_id or f"{settings.group_id}-{instance_name(settings)}",
         http_host=settings.http_host,
         http_port=settings.http_port,
         http_unix_socket=str(settings.http_unix_socket) if settings.http_unix_socket else None,
@@ -110,7 +109,8 @@ def _run(args: argparse.Namespace) -> int:
     pipeline = pipeline_of(settings)
     processes = settings.processes or available_cpus()
     if processes > 1:
-        exec_supervisor(supervisor_plan(settings, given_settings(args), processes))
+        given = {name: str(value) for name, value in given_settings(args).items()}
+        exec_supervisor(supervisor_plan(settings, processes), given)
     if args.process_index is not None:
         structlog.contextvars.bind_contextvars(process=args.process_index)
     return asyncio.run(_serve(settings, pipeline, args.supervisor_pid))
