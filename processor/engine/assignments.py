@@ -96,7 +96,7 @@ class Assignments:
             self._trackers[tp] = OffsetTracker()
             # Offsets only go forward within an assignment; a new one starts where the group is.
             self.committer.committed.pop((tp.topic, tp.partition), None)
-        log.info("partitions_assigned", partitions=sorted(map(str, partitions)))
+        log.info("partitions_assigned", partitions=partitions)
 
     async def revoke(self, partitions: set[TopicPartition], queue: QueuedWork) -> None:
         """Let go of ``partitions``: finish what must be, commit it, fence the trackers.
@@ -135,7 +135,7 @@ class Assignments:
             flow.release(tracker.window, 0)
             del self._trackers[tp]
         self._leaving.difference_update(owned)
-        log.info("partitions_revoked", partitions=sorted(map(str, owned)), released=len(released))
+        log.info("partitions_revoked", partitions=set(owned), released=len(released))
 
 
 def _count_by_partition(items: list[InFlight]) -> dict[tuple[str, int], int]:
