@@ -30,6 +30,7 @@ from processor.instance.supervisor import Plan, exec_supervisor
 from processor.logs import configure_logging, get_logger, logging_configured, uses_json
 from processor.pipeline import PipelineLike
 from processor.telemetry.observability import Observability
+from processor.version import version_line
 
 # A second SIGINT/SIGTERM at least this long after the first stops without draining.
 FORCE_AFTER_S = 1.0
@@ -70,6 +71,7 @@ def _report(failure: Failure, args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="processor", description="At-least-once Kafka stream processor.")
+    parser.add_argument("--version", action="version", version=version_line())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="run the processor in the foreground")
     add_settings_flags(run)
