@@ -87,7 +87,8 @@ async def test_every_line_is_json_with_the_librarys_warnings_too(
     assert {"event", "level", "timestamp", "process"} <= set(library[0]), library[0]
     assert not [line for line in text if "TopicPartition(" in line]
     assigned = [p for e in events if e["event"] == "partitions_assigned" for p in e["partitions"]]
-    assert sorted(assigned) == [f"{settings.input_topic}/0", f"{settings.input_topic}/1"]
+    # Rebalances may hand a partition out more than once; each is named topic/partition.
+    assert set(assigned) == {f"{settings.input_topic}/0", f"{settings.input_topic}/1"}
 
 
 async def test_each_process_is_a_member_with_a_client_id_of_its_own(
