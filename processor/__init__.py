@@ -8,7 +8,6 @@ if TYPE_CHECKING:
     from processor.pipeline import BatchPipeline, Drop, Output, Pipeline, Reject, Source
 
 __all__ = ["BatchPipeline", "Drop", "Output", "Pipeline", "Reject", "Source"]
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
@@ -17,4 +16,8 @@ def __getattr__(name: str) -> Any:
         from processor import pipeline
 
         return getattr(pipeline, name)
+    if name == "__version__":  # written once, in pyproject.toml
+        from processor.version import installed_version
+
+        return installed_version()
     raise AttributeError(f"module 'processor' has no attribute {name!r}")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+import socket
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,7 +15,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ENV_PREFIX = "PROCESSOR_"
 # Settings that were replaced: naming the old one fails, rather than being silently ignored.
 RENAMED = {"workers": "concurrency"}
+# Variables with the prefix that are read elsewhere (the local broker's commands), not settings.
+OTHER_VARIABLES = frozenset({"PROCESSOR_BROKER_HOME", "PROCESSOR_BROKER_CACHE"})
 DEFAULT_PIPELINE = "processor.pipelines.transactions:pipeline"
+# A value echoed in an error is cut to this many characters: a 5,000-digit number is not read.
+ECHO_MAX_CHARS = 60
 DAY_MS = 24 * 60 * 60 * 1000
 # What a consumer reads of a transactional producer's records: all, or the committed only.
 IsolationLevel = Literal["read_committed", "read_uncommitted"]
@@ -25,13 +32,21 @@ class ConfigError(ValueError):
 class Settings(BaseSettings):
     """Every setting of the processor. Field ``x`` is env ``PROCESSOR_X`` and flag ``--x``."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+    # No inf or nan: an infinite timeout is a wait that never ends.
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, allow_inf_nan=False
+    )
 
     # Where to read and write.
     bootstrap_servers: str = Field("localhost:9092", min_length=1)
     input_topic: str = Field("transactions", min_length=1, max_length=249)
     group_id: str = Field("processor", min_length=1)
     group_instance_id: str | None = Field(None, description="static membership id, e.g. pod name")
+    client_id: str | None = Field(
+        None,
+        min_length=1,
+        description="Kafka client id; default <group id>-<instance>-<process index>",
+    )
     dlq_topic: str | None = Field(None, description="default: <input topic>.dlq")
     pipeline: str = DEFAULT_PIPELINE
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
@@ -131,6 +146,11 @@ class Settings(BaseSettings):
     def dead_letter_topic(self) -> str:
         return self.dlq_topic or f"{self.input_topic}.dlq"
 
+    @property
+    def kafka_client_id(self) -> str:
+        """What the broker calls this process: ``client_id``, else ``<group>-<instance>-0``."""
+        return self.client_id or f"{self.group_id}-{instance_name(self)}-0"
+
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> Settings:
         if self.security_protocol.startswith("SASL_") and self.sasl_mechanism is None:
@@ -138,6 +158,21 @@ class Settings(BaseSettings):
         if self.sasl_mechanism is not None and not (self.sasl_username and self.sasl_password):
             raise ValueError("sasl_username and sasl_password are required with sasl_mechanism")
         return self
+
+    @model_validator(mode="after")
+    def _tls_files_exist(self) -> Settings:
+        if self.security_protocol not in ("SSL", "SASL_SSL"):
+            return self
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name} {echoed(str(path))} is not a readable file")
+        return self
+
+
+def instance_name(settings: Settings) -> str:
+    """This instance among the group's: its static id (a pod name), else the host's name."""
+    return settings.group_instance_id or socket.gethostname()
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -162,8 +197,40 @@ def describe(exc: ValidationError, flags: dict[str, Any]) -> str:
     if not field:
         return f"invalid settings: {message}"
     name = "--" + field.replace("_", "-") if field in flags else ENV_PREFIX + field.upper()
-    shown = "" if "password" in field else f" (got {error.get('input')!r})"
+    shown = "" if "password" in field else f" (got {echoed(error.get('input'))})"
     return f"invalid setting {name}: {message}{shown}"
+
+
+def echoed(value: object, limit: int = ECHO_MAX_CHARS) -> str:
+    """``repr(value)`` for an error message, cut to ``limit`` characters saying how long it was."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text)} characters)"
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A warning for each ``PROCESSOR_*`` variable that is no setting, naming the closest one.
+
+    A misspelt variable is otherwise silently ignored, and its setting keeps its default.
+    """
+    settings = {name.upper() for name in Settings.model_fields}
+    renamed = {old.upper(): new.upper() for old, new in RENAMED.items()}
+    others = {name.removeprefix(ENV_PREFIX) for name in OTHER_VARIABLES}
+    known = sorted(settings | set(renamed) | others)
+    warnings = []
+    for variable in sorted(environ):
+        name = variable.removeprefix(ENV_PREFIX)
+        if not variable.startswith(ENV_PREFIX) or name in known:
+            continue
+        line = f"{echoed(variable)} is not a setting and is ignored"
+        # Compared without the prefix: every candidate shares it, which would make all close.
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        if close:
+            also = f"/{renamed[close[0]]}" if close[0] in renamed else ""
+            line += f"; did you mean {ENV_PREFIX}{close[0]}{also}?"
+        warnings.append(line)
+    return warnings
 
 
 def kafka_client_options(settings: Settings) -> dict[str, Any]:
@@ -179,12 +246,24 @@ def kafka_client_options(settings: Settings) -> dict[str, Any]:
             settings.sasl_password.get_secret_value() if settings.sasl_password else None
         )
     if settings.security_protocol in ("SSL", "SASL_SSL"):
-        from aiokafka.helpers import create_ssl_context
+        options["ssl_context"] = _ssl_context(settings)
+    return options
 
-        options["ssl_context"] = create_ssl_context(
+
+def _ssl_context(settings: Settings) -> Any:
+    import ssl
+
+    from aiokafka.helpers import create_ssl_context
+
+    try:
+        return create_ssl_context(
             cafile=settings.ssl_cafile,
             certfile=settings.ssl_certfile,
             keyfile=settings.ssl_keyfile,
             password=settings.ssl_password.get_secret_value() if settings.ssl_password else None,
         )
-    return options
+    except (OSError, ssl.SSLError) as exc:  # a file unreadable, not PEM, or a wrong password
+        files = [str(p) for p in (settings.ssl_cafile, settings.ssl_certfile, settings.ssl_keyfile)]
+        named = ", ".join(f for f in files if f != "None")
+        reason = " ".join(str(exc).split())
+        raise ConfigError(f"cannot use the TLS files ({named}): {echoed(reason, 120)}") from None

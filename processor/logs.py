@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
 import sys
 import time
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import structlog
 
@@ -13,6 +15,8 @@ import structlog
 MAX_CAUSES = 1000
 # aiokafka logs a warning per poll for some causes (an unknown topic: about ten a second).
 LIBRARY_LOG_INTERVAL_S = 30.0
+
+LogFormat: TypeAlias = Literal["auto", "json", "console"]
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -22,36 +26,102 @@ _LEVELS = {
 }
 
 
-def configure_logging(
-    level: str = "info", fmt: Literal["auto", "json", "console"] = "auto"
-) -> None:
-    """Send structlog output to stderr, as JSON or for humans, at ``level`` and above."""
-    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+def uses_json(fmt: LogFormat) -> bool:
+    """JSON lines, or lines for a person: ``auto`` means JSON unless stderr is a terminal."""
+    return fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+
+
+def logging_configured() -> bool:
+    return structlog.is_configured()
+
+
+def configure_logging(level: str = "info", fmt: LogFormat = "auto") -> None:
+    """Send structlog output to stderr, as JSON or for humans, at ``level`` and above.
+
+    The standard library's records (aiokafka's) become the same lines, with the same keys plus
+    ``logger``: in JSON mode every line is JSON.
+    """
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
-        if use_json
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        if uses_json(fmt)
+        else structlog.dev.ConsoleRenderer(colors=use_colors())
     )
+    shared: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        partitions_as_text,
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         # One write per line (print() may make two): the processes of one instance share stderr,
         # and their lines must not interleave.
         logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    # aiokafka logs through the standard library; keep its warnings, in the same stream.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s %(message)s")
-    throttle = ThrottleFilter(Throttle(LIBRARY_LOG_INTERVAL_S))
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, ThrottleFilter) for f in handler.filters):
-            handler.addFilter(throttle)
+    _route_standard_logging(shared, renderer, level)
+
+
+def _route_standard_logging(
+    shared: list[structlog.typing.Processor], renderer: structlog.typing.Processor, level: str
+) -> None:
+    # aiokafka logs through the standard library; keep its warnings, in the same stream and form,
+    # and one line per cause per interval.
+    handler = logging.StreamHandler(sys.stderr)  # one write per record
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    handler.addFilter(ThrottleFilter(Throttle(LIBRARY_LOG_INTERVAL_S)))
+    root = logging.getLogger()
+    root.handlers = [handler]  # configured again: this one replaces the last
+    root.setLevel(max(logging.WARNING, _LEVELS[level]))
+
+
+def use_colors() -> bool:
+    """Colours on a terminal, unless ``NO_COLOR`` is set to anything (https://no-color.org)."""
+    return sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+
+
+# aiokafka writes partitions into its messages as reprs.
+_PARTITION_REPR = re.compile(r"TopicPartition\(topic='([^']*)', partition=(\d+)\)")
+
+
+def partitions_as_text(
+    logger: object, method: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """Partitions as ``topic/partition``: in values (one, or a collection of them) and in the
+    library's messages, never as ``TopicPartition(topic=..., partition=0)``."""
+    for key, value in event.items():
+        if isinstance(value, str):
+            if "TopicPartition(" in value:
+                event[key] = _PARTITION_REPR.sub(r"\1/\2", value)
+        elif _is_partition(value):
+            event[key] = f"{value.topic}/{value.partition}"
+        elif isinstance(value, set | frozenset) or (
+            isinstance(value, list | tuple) and any(map(_is_partition, value))
+        ):
+            event[key] = sorted(
+                f"{v.topic}/{v.partition}" if _is_partition(v) else str(v) for v in value
+            )
+    return event
+
+
+def _is_partition(value: object) -> bool:
+    # By shape, not by class: this module may not import aiokafka (the supervisor loads it).
+    return (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and isinstance(getattr(value, "topic", None), str)
+        and isinstance(getattr(value, "partition", None), int)
+    )
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:

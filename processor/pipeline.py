@@ -18,6 +18,8 @@ from pydantic import BaseModel
 
 # Kafka allows a header without a value: other producers write them, so values may be None.
 Headers: TypeAlias = tuple[tuple[str, bytes | None], ...]
+# A load error is one line: what user code raised may hold newlines, or a whole file.
+MAX_REASON_CHARS = 200
 
 
 # Source and Output are made once per record: named tuples are immutable and about three
@@ -139,6 +141,10 @@ def load_pipeline(spec: str, settings: object = None) -> PipelineLike:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise PipelineLoadError(f"cannot import module {module_name!r}: {exc}") from exc
+    except Exception as exc:  # user code: whatever it raises at import is a load error
+        raise PipelineLoadError(
+            f"module {module_name!r} raised at import: {_one_line(exc)}"
+        ) from exc
     try:
         found = getattr(module, attribute)
     except AttributeError:
@@ -212,13 +218,28 @@ def _has_shape(candidate: object) -> bool:
 
 
 def _call_factory(factory: Callable[..., object], spec: str, settings: object) -> object:
+    # Only a class or a function written in Python is a factory: ``os:system`` and other
+    # builtins are never called with the settings.
+    if not (isinstance(factory, type) or inspect.isfunction(factory)):
+        raise PipelineLoadError(
+            f"{spec!r} is not a pipeline (needs model, output_topics, and route or route_many),"
+            " a pipeline class or a factory function"
+        )
     try:
         takes_settings = bool(_required_parameters(factory))
     except (TypeError, ValueError):  # no signature to read (a builtin): call it plainly
         takes_settings = False
     if takes_settings and settings is None:
         raise PipelineLoadError(f"{spec!r} takes the settings, and none were given")
-    return factory(settings) if takes_settings else factory()
+    try:
+        return factory(settings) if takes_settings else factory()
+    except Exception as exc:  # user code
+        raise PipelineLoadError(f"{spec!r} raised when called: {_one_line(exc)}") from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 1] + "…"
 
 
 def _required_parameters(factory: Callable[..., object]) -> list[inspect.Parameter]:

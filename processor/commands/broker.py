@@ -10,6 +10,7 @@ from pathlib import Path
 
 from processor.broker.cluster import LocalCluster, nodes_in, stepped_ports
 from processor.broker.local import KAFKA_VERSION, BrokerError, LocalBroker, default_home
+from processor.commands.common import seconds
 
 EXIT_ERROR = 1
 EXIT_NOT_RUNNING = 3
@@ -66,7 +67,7 @@ def _add_location_flags(parser: argparse.ArgumentParser) -> None:
         "HOME/node-i on ports PORT+2i and CONTROLLER_PORT+2i (status and down find N in HOME)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=None, help="seconds to wait (default: up 60, down 30)"
+        "--timeout", type=seconds, default=None, help="seconds to wait (default: up 60, down 30)"
     )
 
 

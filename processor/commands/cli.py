@@ -8,20 +8,29 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import structlog
 
 from processor.commands import audit, broker, dlq, produce
-from processor.commands.common import EXIT_USAGE, add_settings_flags, given_settings, settings_from
+from processor.commands.common import (
+    Parser,
+    add_settings_flags,
+    given_settings,
+    pipeline_of,
+    requested_format,
+    settings_from,
+    settings_only,
+)
+from processor.commands.failures import Failure, failure_of
 from processor.commands.topics import ensure_topics
-from processor.config import ConfigError, Settings
-from processor.engine.processor import EXIT_STARTUP, Processor, StartupError
+from processor.config import Settings, instance_name, unknown_variables
+from processor.engine.processor import Processor
 from processor.instance.cpus import available_cpus
 from processor.instance.supervisor import Plan, exec_supervisor
-from processor.logs import configure_logging, get_logger
-from processor.pipeline import PipelineLike, PipelineLoadError
+from processor.logs import configure_logging, get_logger, logging_configured, uses_json
+from processor.pipeline import PipelineLike
 from processor.telemetry.observability import Observability
+from processor.version import version_line
 
 # A second SIGINT/SIGTERM at least this long after the first stops without draining.
 FORCE_AFTER_S = 1.0
@@ -37,21 +46,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
-    except (ConfigError, PipelineLoadError) as exc:
-        print(f"processor: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except StartupError as exc:
-        print(f"processor: {exc}", file=sys.stderr)
-        return EXIT_STARTUP
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        failure = failure_of(exc)
+        if failure is None:
+            raise  # a bug: its traceback is what a report needs
+        _report(failure, args)
+        return failure.exit_code
     return code
 
 
+def _report(failure: Failure, args: argparse.Namespace) -> None:
+    """One line on stderr; for ``run`` in JSON mode, a JSON log line like all the others."""
+    if args.command == "run" and uses_json(requested_format(args)):
+        if not logging_configured():  # the settings themselves failed
+            configure_logging("error", "json")
+        get_logger("processor.commands.cli").error(
+            "failed", error=failure.message, exit_code=failure.exit_code
+        )
+    else:
+        print(f"processor: {failure.message}", file=sys.stderr, flush=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="processor", description="At-least-once Kafka stream processor."
-    )
+    parser = Parser(prog="processor", description="At-least-once Kafka stream processor.")
+    parser.add_argument("--version", action="version", version=version_line())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="run the processor in the foreground")
     add_settings_flags(run)
@@ -69,10 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def supervisor_plan(settings: Settings, given: dict[str, Any], processes: int) -> Plan:
+def supervisor_plan(settings: Settings, processes: int) -> Plan:
     return Plan(
         processes=processes,
-        given={name: str(value) for name, value in given.items()},
+        client_id=settings.client_id or f"{settings.group_id}-{instance_name(settings)}",
         http_host=settings.http_host,
         http_port=settings.http_port,
         http_unix_socket=str(settings.http_unix_socket) if settings.http_unix_socket else None,
@@ -83,11 +103,16 @@ def supervisor_plan(settings: Settings, given: dict[str, Any], processes: int) -
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings, pipeline = settings_from(args)
+    settings = settings_only(args)
     configure_logging(settings.log_level, settings.log_format)
+    if args.process_index is None:  # the supervisor's processes: the instance said it once
+        for line in unknown_variables(os.environ):
+            get_logger("processor.commands.cli").warning("unknown_setting", problem=line)
+    pipeline = pipeline_of(settings)
     processes = settings.processes or available_cpus()
     if processes > 1:
-        exec_supervisor(supervisor_plan(settings, given_settings(args), processes))
+        given = {name: str(value) for name, value in given_settings(args).items()}
+        exec_supervisor(supervisor_plan(settings, processes), given)
     if args.process_index is not None:
         structlog.contextvars.bind_contextvars(process=args.process_index)
     return asyncio.run(_serve(settings, pipeline, args.supervisor_pid))

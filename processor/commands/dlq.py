@@ -29,7 +29,7 @@ from processor.commands.deadletters import (
 from processor.commands.dlq_read import read_one, select
 from processor.commands.replay import send_back
 from processor.commands.scan import UnknownTopicError
-from processor.config import Settings
+from processor.config import Settings, echoed
 
 EXAMPLES = {
     "list": "processor dlq list --stage validate --since 2026-11-22T00:00:00Z --limit 20",
@@ -116,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
 # argparse types: their messages follow "argument --option:" in the one-line usage error.
 def count(text: str) -> int:
     if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, got {echoed(text)}")
     return int(text)
 
 
@@ -125,7 +125,7 @@ def rfc3339(text: str) -> datetime:
         return parse_time(text)
     except ValueError:
         example = "2026-11-22T10:00:00Z"
-        message = f"expected an RFC 3339 time like {example}, got {text!r}"
+        message = f"expected an RFC 3339 time like {example}, got {echoed(text)}"
         raise argparse.ArgumentTypeError(message) from None
 
 

@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from processor.commands.deadletters import DeadLetter, Filter
 from processor.commands.scan import UnknownTopicError, scan
 from processor.config import Settings, kafka_client_options
+from processor.connect import start_client
 from processor.metadata import refresh_metadata
 
 
@@ -35,7 +36,7 @@ async def read_one(settings: Settings, partition: int, offset: int) -> DeadLette
     consumer = AIOKafkaConsumer(
         **kafka_client_options(settings), enable_auto_commit=False, group_id=None
     )
-    await consumer.start()
+    await start_client(consumer, settings.bootstrap_servers)
     try:
         await refresh_metadata(consumer)  # this very topic may have grown partitions
         partitions = consumer.partitions_for_topic(topic)

@@ -13,11 +13,18 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from processor.commands.common import EXIT_USAGE, SEND_CHUNK, add_settings_flags, settings_from
+from processor.commands.common import (
+    EXIT_USAGE,
+    SEND_CHUNK,
+    add_settings_flags,
+    seconds,
+    settings_from,
+)
 from processor.commands.progress import Progress
 from processor.commands.scan import UnknownTopicError
 from processor.commands.sources import Format, Line, read_records
 from processor.config import Settings, kafka_client_options
+from processor.connect import start_client
 from processor.pipeline import PipelineLike
 
 EPILOG = """examples:
@@ -44,7 +51,7 @@ def register(commands: Any) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="files to send; - is stdin")
     parser.add_argument("--topic", help="topic to send to (default: the input topic)")
     parser.add_argument("--key-field", default="account", help="field used as the record key")
-    parser.add_argument("--rate", type=float, default=0, help="records per second (0: no limit)")
+    parser.add_argument("--rate", type=seconds, default=0, help="records per second (0: no limit)")
     parser.add_argument(
         "--format",
         dest="fmt",
@@ -78,8 +85,6 @@ class Tally:
 
 def _run(args: argparse.Namespace) -> int:
 
-    if args.rate < 0:
-        return _usage_error("--rate must be 0 or more")
     unreadable = next((problem for path in args.files if (problem := _unreadable(path))), None)
     if unreadable:
         return _usage_error(unreadable)
@@ -132,7 +137,7 @@ async def produce_files(
     producer = AIOKafkaProducer(
         **kafka_client_options(settings), acks="all", enable_idempotence=True, linger_ms=10
     )
-    await producer.start()
+    await start_client(producer, settings.bootstrap_servers)
     tally, pacer = Tally(), _Pacer(args.rate)
     progress = Progress("sent")
     try:

@@ -13,6 +13,7 @@ from processor.commands.deadletters import DeadLetter
 from processor.commands.produce import check_topics_exist
 from processor.commands.progress import Progress
 from processor.config import Settings, kafka_client_options
+from processor.connect import start_client
 
 
 def replay_headers(letter: DeadLetter, now: datetime) -> list[tuple[str, bytes | None]]:
@@ -35,7 +36,7 @@ async def send_back(settings: Settings, letters: list[DeadLetter], to: str | Non
     producer = AIOKafkaProducer(
         **kafka_client_options(settings), acks="all", enable_idempotence=True
     )
-    await producer.start()
+    await start_client(producer, settings.bootstrap_servers)
     progress = Progress("replayed", len(letters))
     failed = 0
     try:

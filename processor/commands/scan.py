@@ -17,6 +17,7 @@ from aiokafka.errors import (
 )
 
 from processor.config import IsolationLevel, Settings, kafka_client_options
+from processor.connect import start_client
 from processor.engine.rawread import read_partition_raw, undecodable
 from processor.logs import get_logger
 from processor.metadata import partitions_of
@@ -80,7 +81,7 @@ async def _scan(
         isolation_level=isolation,
     )
     read_committed = isolation == "read_committed"
-    await consumer.start()
+    await start_client(consumer, settings.bootstrap_servers)
     try:
         partitions = await _partitions(consumer, topic)
         consumer.assign(partitions)
@@ -140,7 +141,7 @@ async def committed_offsets(settings: Settings, topic: str) -> dict[int, int]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + COORDINATOR_WAIT_S
     admin = AIOKafkaAdminClient(**kafka_client_options(settings))
-    await admin.start()
+    await start_client(admin, settings.bootstrap_servers)
     try:
         while True:
             try:

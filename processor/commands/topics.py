@@ -16,6 +16,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from processor.config import Settings, kafka_client_options
+from processor.connect import start_client
 from processor.pipeline import PipelineLike
 from processor.topology import topic_names
 
@@ -85,7 +86,7 @@ def report(topic: str, actual: TopicShape, wanted: TopicShape) -> TopicReport:
 
 async def ensure_topics(settings: Settings, pipeline: PipelineLike) -> list[TopicReport]:
     admin = AIOKafkaAdminClient(**kafka_client_options(settings))
-    await admin.start()
+    await start_client(admin, settings.bootstrap_servers)
     try:
         wanted = wanted_shapes(settings, pipeline)
         existing = await existing_shapes(admin, list(wanted))

@@ -117,7 +117,7 @@ class Assignments:
             self._trackers[tp] = OffsetTracker()
             # Offsets only go forward within an assignment; a new one starts where the group is.
             self.committer.committed.pop((tp.topic, tp.partition), None)
-        log.info("partitions_assigned", partitions=sorted(map(str, partitions)))
+        log.info("partitions_assigned", partitions=partitions)
 
     def restart(self, tp: TopicPartition, released: list[InFlight]) -> OffsetTracker | None:
         """Start ``tp`` afresh within this assignment (its transaction was aborted): the old
@@ -171,7 +171,7 @@ class Assignments:
             flow.release(tracker.window, 0)
             del self._trackers[tp]
         self._leaving.difference_update(owned)
-        log.info("partitions_revoked", partitions=sorted(map(str, owned)), released=len(released))
+        log.info("partitions_revoked", partitions=set(owned), released=len(released))
 
 
 def _count_by_partition(items: list[InFlight]) -> dict[tuple[str, int], int]:

@@ -11,6 +11,7 @@ It does wiring and lifecycle only: start-up, serving, the drain, closing, haltin
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Coroutine, Mapping
 from typing import Any
@@ -19,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError
 
 from processor.config import Settings, kafka_client_options
+from processor.connect import ClusterUnreachable, held_library_logs, reason
 from processor.engine.assignments import Assignments
 from processor.engine.cancel import cancel_and_wait
 from processor.engine.emit import Backoff, Emitter
@@ -241,15 +243,16 @@ class Processor:
         hold the producer's start for its request timeout.
         """
         s = self.settings
+        held: list[logging.LogRecord] = []
         try:
             async with asyncio.timeout(max(timeout_s, 0.1)):
                 if not self.emitter.started:
-                    await self.emitter.start_producer()
+                    # The library's own line says why; it becomes this problem's reason.
+                    with held_library_logs() as held:
+                        await self.emitter.start_producer()
                 missing = await self.emitter.missing_topics([s.input_topic, *outputs])
-        except TimeoutError:
-            return f"cannot reach the cluster at {s.bootstrap_servers}: no answer"
-        except KafkaError as exc:
-            return f"cannot reach the cluster at {s.bootstrap_servers}: {exc!r}"
+        except (TimeoutError, KafkaError) as exc:
+            return str(ClusterUnreachable(s.bootstrap_servers, reason(exc, held)))
         if not missing:
             return None
         roles = {s.input_topic: "input", s.dead_letter_topic: "dead letters"}
@@ -376,6 +379,7 @@ def _consumer(s: Settings) -> AIOKafkaConsumer:
     options: dict[str, Any] = kafka_client_options(s)
     return AIOKafkaConsumer(
         **options,
+        client_id=s.kafka_client_id,
         group_id=s.group_id,
         group_instance_id=s.group_instance_id,
         enable_auto_commit=False,
@@ -397,6 +401,7 @@ def _producer(
     options: dict[str, Any] = kafka_client_options(s)
     return AIOKafkaProducer(
         **options,
+        client_id=s.kafka_client_id,
         enable_idempotence=idempotent,
         transactional_id=transactional_id,
         acks="all",

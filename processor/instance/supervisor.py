@@ -16,6 +16,11 @@ supervisor starts them and stays out of the data path:
 ``processor run`` checks the settings, then replaces itself (same PID, so signals still reach
 it) with ``python -m processor.instance.supervisor PLAN``: a process that never imports the data
 path (aiokafka, pydantic) and so stays at about 20 MiB instead of 45.
+
+Settings travel in the environment, never on a command line: any user on the host can read a
+process's arguments (``/proc/PID/cmdline``, ``ps``), only its owner its environment. The settings
+given as flags become ``PROCESSOR_*`` variables of the supervisor, and each process inherits them
+with its own part on top (its socket, its static id, its client id).
 """
 
 from __future__ import annotations
@@ -27,8 +32,8 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal, NoReturn
 
@@ -47,12 +52,17 @@ from processor.telemetry.names import PROCESS_UP
 log = get_logger("processor.instance.supervisor")
 
 
+# processor.config.ENV_PREFIX: the supervisor does not load the settings' module (pydantic).
+ENV_PREFIX = "PROCESSOR_"
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What the supervisor needs of the (already checked) settings."""
+    """What the supervisor needs of the (already checked) settings. No secrets: it is the
+    supervisor's command line."""
 
     processes: int
-    given: dict[str, str] = field(default_factory=dict)  # settings given as flags, by name
+    client_id: str  # process i is ``<client_id>-i``
     http_host: str = "0.0.0.0"
     http_port: int = 0
     http_unix_socket: str | None = None
@@ -68,26 +78,30 @@ class Plan:
         return cls(**json.loads(text))
 
 
-def exec_supervisor(plan: Plan) -> NoReturn:
-    """Become the supervisor of ``plan`` (this process image is replaced)."""
+def setting_variables(given: Mapping[str, str]) -> dict[str, str]:
+    """Settings by name as the environment variables that set them."""
+    return {ENV_PREFIX + name.upper(): value for name, value in given.items()}
+
+
+def exec_supervisor(plan: Plan, given: Mapping[str, str]) -> NoReturn:
+    """Become the supervisor of ``plan`` (this process image is replaced), with the settings
+    ``given`` as flags moved into its environment."""
     sys.stdout.flush()
     sys.stderr.flush()
     argv = [sys.executable, "-m", "processor.instance.supervisor", plan.to_json()]
-    os.execv(sys.executable, argv)
+    os.execve(sys.executable, argv, {**os.environ, **setting_variables(given)})
 
 
-def child_flags(plan: Plan, index: int, socket: Path) -> list[str]:
-    """The ``processor run`` flags of process ``index``: the instance's own, then its part."""
-    flags = dict(plan.given)
-    flags["processes"] = "1"
-    flags["http_unix_socket"] = str(socket)
+def child_settings(plan: Plan, index: int, socket: Path) -> dict[str, str]:
+    """The settings of process ``index`` beyond the instance's own: its part of the instance."""
+    settings = {
+        "processes": "1",
+        "http_unix_socket": str(socket),
+        "client_id": f"{plan.client_id}-{index}",
+    }
     if plan.group_instance_id is not None:  # static members need ids of their own
-        flags["group_instance_id"] = f"{plan.group_instance_id}-{index}"
-    return [part for name, value in flags.items() for part in (_flag(name), value)]
-
-
-def _flag(setting: str) -> str:
-    return "--" + setting.replace("_", "-")
+        settings["group_instance_id"] = f"{plan.group_instance_id}-{index}"
+    return settings
 
 
 def exit_code(returncodes: Sequence[int]) -> int:
@@ -137,10 +151,10 @@ class Supervisor:
         for index, socket in enumerate(self.sockets):
             argv = [
                 sys.executable, "-m", "processor", "run",
-                *child_flags(self.plan, index, socket),
                 "--process-index", str(index), "--supervisor-pid", str(os.getpid()),
             ]  # fmt: skip
-            self.processes.append(await asyncio.create_subprocess_exec(*argv))
+            env = {**os.environ, **setting_variables(child_settings(self.plan, index, socket))}
+            self.processes.append(await asyncio.create_subprocess_exec(*argv, env=env))
 
     async def _wait_all(self) -> list[int]:
         """Wait for every process; their exit codes in the order they exited."""

@@ -16,6 +16,7 @@ from processor.engine.view import EngineView
 from processor.telemetry import names
 from processor.telemetry.health import LoopLagProbe, view_readiness
 from processor.telemetry.names import MetricName
+from processor.version import build_info
 
 
 class ProcessorCollector(Collector):
@@ -100,6 +101,10 @@ class ProcessorCollector(Collector):
     def _health(self) -> Iterator[Metric]:
         yield _family(names.READY, view_readiness(self._view) is None)
         yield _family(names.EVENT_LOOP_LAG, self._probe.lag_s)
+        build = _family(names.BUILD_INFO)
+        info = build_info()
+        build.add_metric([info[label] for label in names.BUILD_INFO.labels], 1)
+        yield build
 
 
 def _family(

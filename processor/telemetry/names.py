@@ -90,6 +90,11 @@ HANDLER_RETRIES = _counter("handler_retries", "Pipeline route calls retried.")
 READY = _gauge("ready", "1 when /readyz answers 200.")
 EVENT_LOOP_LAG = _gauge("event_loop_lag_seconds", "How late the loop woke a probe.")
 
+# What runs.
+BUILD_INFO = _gauge(
+    "build_info", "Always 1; its labels say which versions run.", "version", "python", "aiokafka"
+)
+
 # What each process exposes, in the order of the scrape.
 PROCESS_METRICS = (
     RECORDS_CONSUMED, RECORDS_ROUTED, RECORDS_DEAD_LETTERED, RECORDS_DROPPED,
@@ -99,7 +104,7 @@ PROCESS_METRICS = (
     ASSIGNED_PARTITIONS, PAUSED_PARTITIONS, COMMITTED_OFFSET, HIGH_WATERMARK, CONSUMER_LAG,
     PAUSES, RESUMES, COMMITS, COMMIT_FAILURES, REBALANCES, PRODUCER_RETRIES, HANDLER_RETRIES,
     RECORDS_UNDECODABLE,
-    READY, EVENT_LOOP_LAG,
+    READY, EVENT_LOOP_LAG, BUILD_INFO,
 )  # fmt: skip
 
 # Added by the supervisor to the merged scrape of its processes.

@@ -100,10 +100,11 @@ def cause(line: str) -> str:
 def assert_one_line_exit(log: Path, *named: str) -> None:
     text = log.read_text(errors="replace")
     assert "Traceback" not in text, text
-    last = lines(log)[-1]
-    assert last.startswith("processor: "), text
+    # The processes log JSON: the exit's one line is the last, a "failed" event saying why.
+    last = json.loads(lines(log)[-1])
+    assert last["event"] == "failed", text
     for name in named:
-        assert name in last, last
+        assert name in last["error"], last
 
 
 @contextlib.asynccontextmanager

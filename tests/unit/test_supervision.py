@@ -1,4 +1,4 @@
-"""The supervisor's pure parts: the flags of its processes, its exit code, merged metrics."""
+"""The supervisor's pure parts: the settings of its processes, its exit code, merged metrics."""
 
 from __future__ import annotations
 
@@ -6,32 +6,42 @@ from pathlib import Path
 
 import pytest
 
+from processor import config
 from processor.instance.endpoints import Answer, labelled, merge_metrics, parse_response
-from processor.instance.supervisor import Plan, child_flags, exit_code
+from processor.instance.supervisor import (
+    ENV_PREFIX,
+    Plan,
+    child_settings,
+    exit_code,
+    setting_variables,
+)
 
 
-def flags_of(argv: list[str]) -> dict[str, str]:
-    return dict(zip(argv[::2], argv[1::2], strict=True))
-
-
-def test_a_process_gets_the_instance_flags_and_its_own_part() -> None:
-    plan = Plan(processes=2, given={"input_topic": "orders", "processes": "2"})
-    flags = flags_of(child_flags(plan, 1, Path("/run/p/1.sock")))
-    assert flags == {
-        "--input-topic": "orders",
-        "--processes": "1",
-        "--http-unix-socket": "/run/p/1.sock",
+def test_a_process_gets_its_part_of_the_instance_as_settings() -> None:
+    plan = Plan(processes=2, client_id="orders-pod-0")
+    assert child_settings(plan, 1, Path("/run/p/1.sock")) == {
+        "processes": "1",
+        "http_unix_socket": "/run/p/1.sock",
+        "client_id": "orders-pod-0-1",
     }
 
 
 def test_static_members_get_an_id_each() -> None:
-    plan = Plan(processes=2, group_instance_id="pod-0")
-    ids = [flags_of(child_flags(plan, i, Path("s")))["--group-instance-id"] for i in (0, 1)]
+    plan = Plan(processes=2, client_id="c", group_instance_id="pod-0")
+    ids = [child_settings(plan, i, Path("s"))["group_instance_id"] for i in (0, 1)]
     assert ids == ["pod-0-0", "pod-0-1"]
 
 
+def test_settings_travel_as_the_variables_that_set_them() -> None:
+    assert setting_variables({"sasl_password": "x", "input_topic": "t"}) == {
+        "PROCESSOR_SASL_PASSWORD": "x",
+        "PROCESSOR_INPUT_TOPIC": "t",
+    }
+    assert ENV_PREFIX == config.ENV_PREFIX
+
+
 def test_a_plan_survives_the_command_line() -> None:
-    plan = Plan(processes=3, given={"concurrency": "4"}, http_port=9000, log_format="json")
+    plan = Plan(processes=3, client_id="c", http_port=9000, log_format="json")
     assert Plan.from_json(plan.to_json()) == plan
 
 
