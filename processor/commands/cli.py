@@ -12,7 +12,7 @@ from typing import Any
 
 import structlog
 
-from processor.commands import audit, broker, dlq, produce
+from processor.commands import archive, audit, broker, dlq, produce
 from processor.commands.common import EXIT_USAGE, add_settings_flags, given_settings, settings_from
 from processor.commands.topics import ensure_topics
 from processor.config import ConfigError, Settings
@@ -29,7 +29,7 @@ FORCE_AFTER_S = 1.0
 ORPHAN_CHECK_S = 0.5
 
 # Modules that add subcommands: each has ``register(commands)`` taking the subparsers object.
-COMMAND_MODULES = (broker, produce, dlq, audit)
+COMMAND_MODULES = (broker, produce, dlq, audit, archive)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
