@@ -13,22 +13,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import ConsumerStoppedError, IllegalStateError, KafkaError
 
 from processor.archive.assignments import Partition, Partitions
-from processor.archive.columns import Shape
-from processor.archive.files import FileStore
 from processor.archive.layout import FileName, day_of
-from processor.archive.rolling import OpenFile, RollPolicy, RollReason, belongs_to_next_file, full
+from processor.archive.plan import ArchiveError, ArchivePlan
+from processor.archive.rolling import OpenFile, RollReason, belongs_to_next_file, full
 from processor.archive.rolling import record_bytes as held_size
-from processor.archive.testhook import pause_here
 from processor.archive.view import ArchiveStats
-from processor.archive.writer import SealedFile, Written, write_file
+from processor.archive.writer import SealedFile
+from processor.archive.writing import FileWriter, Job
 from processor.config import Settings, kafka_client_options
 from processor.engine.emit import Backoff
 from processor.engine.positions import PartitionPosition
@@ -47,43 +44,14 @@ WARNING_INTERVAL_S = 30.0
 FATAL = (ConsumerStoppedError, IllegalStateError)
 
 
-class ArchiveError(Exception):
-    """The archive cannot go on: one readable line."""
-
-
-@dataclass(frozen=True, slots=True)
-class ArchivePlan:
-    """What to archive, where, and how files roll."""
-
-    topics: tuple[str, ...]
-    group_id: str
-    store: FileStore
-    shapes: Mapping[str, Shape]
-    policy: RollPolicy
-    max_held_bytes: int
-    compression: str
-    once: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    partition: Partition  # the assignment it was read under: revoked, it is never written
-    sealed: SealedFile
-
-
 class Archiver:
     """Archives ``plan.topics`` until stopped, or (``plan.once``) until it drained them."""
 
     def __init__(self, settings: Settings, plan: ArchivePlan) -> None:
         self.settings, self.plan = settings, plan
         self.stats = ArchiveStats()
-        self.trouble: str | None = None
         self.stopping = False
         self.paused = False
-        self._queue: asyncio.Queue[Job] = asyncio.Queue()
-        self._writing: Job | None = None
-        self._sealed_bytes = 0
-        self._sealed_records = 0
         self._fatal: ArchiveError | None = None
         self._backoff = Backoff(settings.retry_backoff_s, settings.retry_backoff_max_s)
         self._warnings = ThrottledWarnings(log, WARNING_INTERVAL_S)
@@ -101,6 +69,7 @@ class Archiver:
             group_instance_id=settings.group_instance_id,
         )
         self.partitions = Partitions(self._consumer, plan.store, self.stats, settings, self)
+        self.files = FileWriter(plan, self.stats, self.partitions, self._backoff, self.fail)
 
     # The view (processor.archive.view.ArchiveView).
     @property
@@ -108,12 +77,16 @@ class Archiver:
         return self.partitions.joined
 
     @property
+    def trouble(self) -> str | None:
+        return self.files.trouble
+
+    @property
     def held_records(self) -> int:
-        return self.partitions.open_records + self._sealed_records
+        return self.partitions.open_records + self.files.sealed_records
 
     @property
     def held_bytes(self) -> int:
-        return self.partitions.open_bytes + self._sealed_bytes
+        return self.partitions.open_bytes + self.files.sealed_bytes
 
     @property
     def max_held_bytes(self) -> int:
@@ -136,7 +109,7 @@ class Archiver:
         try:
             await self._wait_for_topics()
             self._consumer.subscribe(list(self.plan.topics), listener=self.partitions)
-            writer = asyncio.get_running_loop().create_task(self._write_files())
+            writer = asyncio.get_running_loop().create_task(self.files.run())
             try:
                 while not self.stopping and not writer.done():
                     await self._poll()
@@ -231,12 +204,10 @@ class Archiver:
             return
         tp = partition.tp
         name = FileName(tp.topic, tp.partition, file.first_offset, file.last_offset, file.day)
-        self._queue.put_nowait(Job(partition, SealedFile(name, file.records, file.bytes, reason)))
         partition.open = None
         self.partitions.open_bytes -= file.bytes
         self.partitions.open_records -= len(file.records)
-        self._sealed_bytes += file.bytes
-        self._sealed_records += len(file.records)
+        self.files.submit(Job(partition, SealedFile(name, file.records, file.bytes, reason)))
 
     def _apply_backpressure(self) -> None:
         held, limit = self.held_bytes, self.plan.max_held_bytes
@@ -248,7 +219,7 @@ class Archiver:
             self.paused = False
             self.stats.resumes += 1
             self.partitions.resume_all()
-        if self.paused and self._queue.empty() and self._writing is None:
+        if self.paused and self.files.idle:
             largest = max(self.partitions.owned(), key=lambda p: p.open.bytes if p.open else 0)
             self._seal(largest, "pressure")
 
@@ -260,72 +231,10 @@ class Archiver:
             if partition.end is None or await self._consumer.position(partition.tp) < partition.end:
                 return False
             self._seal(partition, "drained")
-        return self._queue.empty() and self._writing is None
-
-    # Writing.
-    async def _write_files(self) -> None:
-        while True:
-            job = await self._queue.get()
-            self._writing = job
-            try:
-                if not job.partition.revoked:
-                    await self._write(job)
-            finally:
-                self._writing = None
-                self._sealed_bytes -= job.sealed.bytes
-                self._sealed_records -= len(job.sealed.records)
-
-    async def _write(self, job: Job) -> None:
-        failures = 0
-        while True:
-            try:
-                written = await asyncio.to_thread(self._write_in_thread, job)
-                break
-            except OSError as exc:
-                failures += 1
-                self.stats.write_failures += 1
-                self.trouble = f"cannot write to {self.plan.store.root}: {exc}"
-                self._warnings.warning(
-                    "archive_write_failed",
-                    self.trouble,
-                    file=job.sealed.name.path(),
-                    error=str(exc),
-                )
-                if self.plan.once:
-                    self.fail(self.trouble)
-                    return
-                await asyncio.sleep(self._backoff.delay_s(failures))
-                if job.partition.revoked:
-                    return  # the next owner reads these records again
-        self.trouble = None
-        pause_here("commit")
-        self._wrote(written)
-        await self.partitions.commit(job.partition, written.name.last_offset + 1)
-
-    def _write_in_thread(self, job: Job) -> Written:
-        store, leftovers = self.plan.store, job.partition.leftovers
-        while leftovers:  # before anything new: what a crash left of this partition's files
-            store.delete(leftovers[-1])
-            leftovers.pop()
-        shape = self.plan.shapes.get(job.sealed.name.topic, Shape.raw())
-        return write_file(store, shape, job.sealed, self.plan.compression)
-
-    def _wrote(self, written: Written) -> None:
-        topic = written.name.topic
-        self.stats.files[topic] += 1
-        self.stats.rows[topic] += written.rows
-        self.stats.invalid_rows[topic] += written.invalid_rows
-        self.stats.file_bytes[topic] += written.file_bytes
-        self.stats.last_file_at_s = time.time()
-        log.debug("archive_file_written", file=written.name.path(), rows=written.rows,
-                  invalid_rows=written.invalid_rows, bytes=written.file_bytes)  # fmt: skip
+        return self.files.idle
 
     async def wait_for_writes_of(self, revoked: set[TopicPartition], timeout_s: float) -> None:
-        """Let a file of a revoked partition that is being written land and be committed."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout_s):
-                while self._writing is not None and self._writing.partition.tp in revoked:
-                    await asyncio.sleep(0.01)
+        await self.files.wait_for_writes_of(revoked, timeout_s)
 
     async def _finish(self, writer: asyncio.Task[None]) -> None:
         """Write what is held (bounded by the shutdown timeout), then stop writing."""
@@ -334,9 +243,7 @@ class Archiver:
                 self._seal(partition, "stopping")
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.settings.shutdown_timeout_s):
-                    while (
-                        self._writing is not None or not self._queue.empty()
-                    ) and not writer.done():
+                    while not self.files.idle and not writer.done():
                         await asyncio.sleep(0.01)
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import re
 import signal
 import sys
@@ -92,11 +91,14 @@ def shapes(settings: Settings, pipeline: PipelineLike, topics: list[str]) -> dic
 
 
 def _run(args: argparse.Namespace) -> int:
-    if importlib.util.find_spec("pyarrow") is None:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
         print(MISSING_PYARROW, file=sys.stderr)
         return EXIT_USAGE
-    from processor.archive.archiver import ArchiveError, ArchivePlan, Archiver
+    from processor.archive.archiver import Archiver
     from processor.archive.files import StoreError, open_store
+    from processor.archive.plan import ArchiveError, ArchivePlan
     from processor.archive.rolling import RollPolicy
 
     settings, pipeline = settings_from(args)
