@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import Counter
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from processor import headers as h
 from processor.archive.columns import dlq_column
-from processor.config import Settings
 from processor.pipelines.transactions import LedgerEntry
-from processor.pipelines.transactions import pipeline as transactions
+from tests.archive.conftest import FILE_RECORDS, RECORDS, Archived
 from tests.archive.support import (
-    archive_once,
     every_offset,
     hidden_files,
     invalid_files,
@@ -27,38 +21,9 @@ from tests.archive.support import (
     offsets_in,
     read_files,
 )
-from tests.kafka_support import create_topics, mixed_samples, produce, read_all, settings_for
-from tests.tools.support import process_all
+from tests.kafka_support import read_all
 
-RECORDS = 20_000
-FILE_RECORDS = 1_500
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Archived:
-    settings: Settings
-    root: Path
-    outputs: list[str]
-    stdout: str
-
-
-@pytest.fixture(scope="module")
-def archived(bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory) -> Archived:
-    """The processor's run over 20,000 records, archived once: input, outputs, dead letters."""
-    name = "t-archive-e2e-" + tmp_path_factory.mktemp("n").name.replace("_", "-")[-12:]
-    settings = settings_for(bootstrap_servers, name, archive_file_max_records=FILE_RECORDS)
-    asyncio.run(create_topics(settings))
-    asyncio.run(produce(bootstrap_servers, name, mixed_samples(RECORDS)))
-    process_all(settings)
-    root = tmp_path_factory.mktemp("archive")
-    outputs = list(transactions.output_topics(name))
-    topics = [name, *outputs, settings.dead_letter_topic]
-    done = archive_once(
-        settings, root, *topics, env={"PROCESSOR_ARCHIVE_FILE_MAX_RECORDS": str(FILE_RECORDS)}
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return Archived(settings, root, outputs, done.stdout)
 
 
 def all_topics(archived: Archived) -> list[str]:
