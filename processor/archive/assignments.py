@@ -2,7 +2,8 @@
 
 On assignment each partition is recovered first (:mod:`processor.archive.recovery`): files found
 past its committed offset were renamed by an archiver that died before committing, so reading
-resumes after them, and that position is committed. On revocation the partition's open file is
+resumes after them, and that position is committed. Every assigned partition is sought to where
+its archive ends, never left where the client stood. On revocation the partition's open file is
 let go (the next owner reads those records again), a file of it being written is waited for, and
 queued files of it are never written: each carries the :class:`Partition` it was read under.
 """
@@ -137,16 +138,24 @@ class Partitions(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def _adopt(self, tp: TopicPartition, main: list[str], invalid: list[str]) -> None:
         committed = await self._consumer.committed(tp)
-        partition = Partition(tp, committed=committed, next_offset=committed)
+        partition = Partition(tp, committed=committed)
         found: Recovered = recover(tp.partition, committed, main, invalid)
         partition.leftovers = found.leftovers
         if found.resume_at is not None:
             log.info("archive_recovered", topic=tp.topic, partition=tp.partition,
                      committed=committed, resume_at=found.resume_at)  # fmt: skip
-            self._consumer.seek(tp, found.resume_at)
-            partition.next_offset = found.resume_at
             self._stats.recovered_files += 1
             await self.commit(partition, found.resume_at)
+        # Always seek: a partition that stays assigned across a rebalance keeps the position
+        # the client had reached, past records whose open file was let go at the revocation.
+        start = found.resume_at if found.resume_at is not None else committed
+        if start is not None:
+            self._consumer.seek(tp, start)
+        elif self._settings.auto_offset_reset == "earliest":
+            await self._consumer.seek_to_beginning(tp)
+        else:
+            await self._consumer.seek_to_end(tp)
+        partition.next_offset = start
         partition.end = (await self._consumer.end_offsets([tp]))[tp]
         self._owned[tp] = partition
 

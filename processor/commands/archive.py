@@ -22,6 +22,7 @@ from processor.pipeline import PipelineLike, output_models_of
 if TYPE_CHECKING:
     from processor.archive.archiver import Archiver
     from processor.archive.columns import Shape
+    from processor.archive.plan import ArchivePlan
 
 EXIT_FAILED = 1
 EXIT_STARTUP = 4  # as `processor run`: a topic could not be had in time
@@ -96,7 +97,6 @@ def _run(args: argparse.Namespace) -> int:
     except ImportError:
         print(MISSING_PYARROW, file=sys.stderr)
         return EXIT_USAGE
-    from processor.archive.archiver import Archiver
     from processor.archive.files import StoreError, open_store
     from processor.archive.plan import ArchiveError, ArchivePlan
     from processor.archive.rolling import RollPolicy
@@ -124,19 +124,23 @@ def _run(args: argparse.Namespace) -> int:
         once=args.once,
     )
     began = time.monotonic()
-    archiver = Archiver(settings, plan)
+    ran: list[Archiver] = []
     try:
-        code = asyncio.run(_serve(archiver, settings))
+        code = asyncio.run(_serve(settings, plan, ran))
     except ArchiveError as exc:
         print(f"processor archive: {exc}", file=sys.stderr)
         return EXIT_STARTUP if "does not exist" in str(exc) else EXIT_FAILED
-    print(summary_line(archiver, time.monotonic() - began))
+    print(summary_line(ran[0], time.monotonic() - began))
     return code
 
 
-async def _serve(archiver: Archiver, settings: Settings) -> int:
+async def _serve(settings: Settings, plan: ArchivePlan, ran: list[Archiver]) -> int:
+    """Run an archiver (made here: its consumer needs the running loop) and its telemetry."""
+    from processor.archive.archiver import Archiver
     from processor.telemetry.archive import ArchiveObservability
 
+    archiver = Archiver(settings, plan)
+    ran.append(archiver)
     loop = asyncio.get_running_loop()
     log = get_logger("processor.commands.archive")
 
