@@ -131,7 +131,11 @@ class Partitions(ConsumerRebalanceListener):  # type: ignore[misc]
                     self._consumer.pause(tp)  # never read: the archive is stopping
                     continue
                 listings[tp.topic] = found
-            await self._adopt(tp, *listings[tp.topic])
+            try:
+                await self._adopt(tp, *listings[tp.topic])
+            except Exception as exc:  # aiokafka would log it and go on reading, unrecovered
+                self._consumer.pause(tp)
+                self._owner.fail(f"cannot take {tp.topic}/{tp.partition}: {exc!r}")
         if self._owner.paused:  # pauses do not survive a rebalance
             self.pause_all()
         self.joined = True
@@ -148,15 +152,16 @@ class Partitions(ConsumerRebalanceListener):  # type: ignore[misc]
             await self.commit(partition, found.resume_at)
         # Always seek: a partition that stays assigned across a rebalance keeps the position
         # the client had reached, past records whose open file was let go at the revocation.
-        start = found.resume_at if found.resume_at is not None else committed
-        if start is not None:
-            self._consumer.seek(tp, start)
-        elif self._settings.auto_offset_reset == "earliest":
-            await self._consumer.seek_to_beginning(tp)
-        else:
-            await self._consumer.seek_to_end(tp)
-        partition.next_offset = start
+        # (seek_to_beginning would wait for the fetcher, which waits for this callback.)
         partition.end = (await self._consumer.end_offsets([tp]))[tp]
+        start = found.resume_at if found.resume_at is not None else committed
+        if start is None:
+            earliest = self._settings.auto_offset_reset == "earliest"
+            start = (
+                (await self._consumer.beginning_offsets([tp]))[tp] if earliest else partition.end
+            )
+        self._consumer.seek(tp, start)
+        partition.next_offset = start
         self._owned[tp] = partition
 
     async def _list(self, topic: str) -> tuple[list[str], list[str]] | None:

@@ -176,8 +176,10 @@ def _dlq_cell(name: str, text: str | None) -> Any:
 
 
 def _moment(text: str) -> datetime | None:
+    """An RFC 3339 time in UTC (naive: read as UTC, as ``processor dlq`` does); None where it is
+    not one, or is not a time every reader can hold (year 1 at +14:00 is before year 1 in UTC)."""
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # as `processor dlq` reads it
