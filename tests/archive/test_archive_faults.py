@@ -85,7 +85,8 @@ async def test_a_filesystem_fault_commits_nothing_then_the_archive_recovers(
         port, group = free_port(), f"archive.{unique_name}"
         archiver = ArchiveProcess(
             settings, root, unique_name, log=tmp_path / "a.log",
-            PROCESSOR_RETRY_BACKOFF_MAX_S="1",
+            PROCESSOR_RETRY_BACKOFF_MAX_S="1", PROCESSOR_ARCHIVE_FILE_MAX_RECORDS="500",
+            PROCESSOR_ARCHIVE_FILE_MAX_AGE_S="2",
         ).start("--http-port", str(port))  # fmt: skip
         try:
             body = await wait_until_reason(port, message)
@@ -117,7 +118,10 @@ async def wait_until_reason(port: int, text: str, timeout_s: float = 60) -> str:
 
     async def names_it() -> bool:
         nonlocal found
-        _, found = await get(port, "/readyz")
+        try:
+            _, found = await get(port, "/readyz")
+        except OSError:  # not listening yet
+            return False
         return text in found
 
     await wait_until(names_it, timeout_s)
