@@ -10,7 +10,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY processor ./processor
-RUN pip wheel --wheel-dir /wheels .
+# With the archive extra (pyarrow), so `processor archive` runs in the image too.
+RUN pip wheel --wheel-dir /wheels '.[archive]'
 
 FROM ${PYTHON_IMAGE}
 ENV PYTHONUNBUFFERED=1 \

@@ -138,6 +138,19 @@ class Settings(BaseSettings):
     )
     summary_interval_s: float = Field(30.0, ge=0, description="summary log line; 0: off")
 
+    # `processor archive`: when a file rolls, how much it may hold in memory, how it compresses.
+    archive_file_max_records: int = Field(100_000, ge=1, description="records per archive file")
+    archive_file_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="record bytes (key, value, headers) per file"
+    )
+    archive_file_max_age_s: float = Field(
+        300.0, gt=0, description="seconds a file stays open from its first record"
+    )
+    archive_max_held_bytes: int = Field(
+        256 * 1024 * 1024, ge=1024, description="record bytes held before the archive pauses"
+    )
+    archive_compression: Literal["zstd", "snappy", "none"] = "zstd"
+
     # Logging.
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, NamedTuple, Protocol, TypeAlias, TypeVar, cast
 
@@ -95,6 +95,11 @@ class _Base(Generic[ModelT]):
     def output_topics(self, input_topic: str) -> Sequence[str]:
         """The topics the route may write to, so they can be created and checked up front."""
         raise NotImplementedError
+
+    def output_models(self, input_topic: str) -> Mapping[str, type[BaseModel]]:
+        """The model of each output topic's values, by topic, where there is one: ``processor
+        archive`` gives those topics typed columns. Optional."""
+        return {}
 
     async def start(self) -> None:
         """Called once per process before the first record: open pools, sessions, clients."""
@@ -181,6 +186,19 @@ def check_pipeline(candidate: object, name: str) -> None:
         found = getattr(candidate, hook, None)
         if found is not None and not inspect.iscoroutinefunction(found):
             raise PipelineLoadError(f"{name!r}: {hook} must be an async method")
+
+
+def output_models_of(pipeline: object, input_topic: str) -> dict[str, type[BaseModel]]:
+    """The pipeline's output models by topic; none when it names none (any object works)."""
+    method = getattr(pipeline, "output_models", None)
+    if not callable(method):
+        return {}
+    found = method(input_topic)
+    return {
+        str(topic): model
+        for topic, model in dict(found).items()
+        if isinstance(model, type) and issubclass(model, BaseModel)
+    }
 
 
 def executor_of(pipeline: object) -> str:

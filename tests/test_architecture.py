@@ -7,6 +7,8 @@
 - The top-level modules (the public API, settings, header names, logs) import none of them.
 - ``processor.testing`` (the test kit for pipelines) runs the engine's handling; it imports
   neither telemetry, the instance nor the commands.
+- ``archive`` (``processor archive``) may use the engine's pieces; it imports neither
+  ``telemetry``, ``instance`` nor ``commands``. Telemetry reads it through its view only.
 - ``commands`` sit on top and may import anything.
 
 Imports under ``if TYPE_CHECKING:`` count too: a cycle for the type checker is still a cycle.
@@ -22,21 +24,24 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "processor"
-ROLES = ("engine", "telemetry", "instance", "commands")
+ROLES = ("engine", "telemetry", "instance", "commands", "archive")
 FORBIDDEN = {
-    "testing": {"telemetry", "instance", "commands"},
-    "engine": {"telemetry", "instance", "commands"},
-    "telemetry": {"engine", "instance", "commands"},
-    "instance": {"engine", "commands"},
-    "top": {"engine", "telemetry", "instance", "commands"},
+    "testing": {"telemetry", "instance", "commands", "archive"},
+    "engine": {"telemetry", "instance", "commands", "archive"},
+    "telemetry": {"engine", "instance", "commands", "archive"},
+    "instance": {"engine", "commands", "archive"},
+    "archive": {"telemetry", "instance", "commands"},
+    "top": {"engine", "telemetry", "instance", "commands", "archive"},
 }
-# Telemetry reads the engine through its view: the protocol and the plain values it names.
+# Telemetry reads the engine and the archiver through their views: the protocols and the plain
+# values they name.
 ENGINE_VIEW = {
     "processor.engine.view",
     "processor.engine.flow",
     "processor.engine.latency",
     "processor.engine.positions",
     "processor.engine.stats",
+    "processor.archive.view",
 }
 # Crossings not yet removed; the list may only shrink (none left).
 KNOWN: set[tuple[str, str]] = set()

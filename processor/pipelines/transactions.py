@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Context, Decimal
 from typing import Annotated, Literal
@@ -38,17 +38,20 @@ class Transaction(BaseModel):
 
 
 class LedgerEntry(BaseModel):
-    """What the outputs carry: the normalised transaction plus derived fields (the schema)."""
+    """What the outputs carry: the normalised transaction plus derived fields (the schema).
+
+    Amounts are written as JSON strings with two decimals; the digits bound their columns in
+    ``processor archive`` (a 20-digit amount times the largest quantity fits 38 digits)."""
 
     id: str
     account: str
     op: Literal["add", "refund"]
-    amount: str
+    amount: Annotated[Decimal, Field(max_digits=20, decimal_places=2)]
     currency: str
     quantity: int
     ts: datetime | None
     sign: Literal[1, -1]
-    total: str
+    total: Annotated[Decimal, Field(max_digits=38, decimal_places=2)]
     high_value: bool
 
 
@@ -80,6 +83,9 @@ class TransactionsPipeline(Pipeline[Transaction]):
 
     def output_topics(self, input_topic: str) -> Sequence[str]:
         return (f"{input_topic}.additions", f"{input_topic}.refunds")
+
+    def output_models(self, input_topic: str) -> Mapping[str, type[BaseModel]]:
+        return dict.fromkeys(self.output_topics(input_topic), LedgerEntry)
 
     def route(self, record: Transaction, source: Source) -> Output:
         suffix = "additions" if record.op == "add" else "refunds"

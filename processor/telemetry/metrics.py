@@ -37,20 +37,20 @@ class ProcessorCollector(Collector):
     def _records(self) -> Iterator[Metric]:
         p = self._view
         stats = p.stats
-        yield _family(names.RECORDS_CONSUMED, stats.consumed)
-        routed = _family(names.RECORDS_ROUTED)
+        yield metric_family(names.RECORDS_CONSUMED, stats.consumed)
+        routed = metric_family(names.RECORDS_ROUTED)
         dlq_topic = p.dead_letter_topic
         for topic, count in sorted(stats.acknowledged.items()):
             if topic != dlq_topic:
                 routed.add_metric([topic], count)
         yield routed
-        dead = _family(names.RECORDS_DEAD_LETTERED)
+        dead = metric_family(names.RECORDS_DEAD_LETTERED)
         for (stage, error_class), count in sorted(stats.dead_lettered.items()):
             dead.add_metric([stage, error_class], count)
         yield dead
-        yield _family(names.RECORDS_DROPPED, stats.dropped)
-        yield _family(names.RECORDS_ACKNOWLEDGED, sum(stats.acknowledged.values()))
-        yield _family(names.RECORDS_RELEASED_ON_REVOKE, stats.released_on_revoke)
+        yield metric_family(names.RECORDS_DROPPED, stats.dropped)
+        yield metric_family(names.RECORDS_ACKNOWLEDGED, sum(stats.acknowledged.values()))
+        yield metric_family(names.RECORDS_RELEASED_ON_REVOKE, stats.released_on_revoke)
         latency = p.latency
         yield HistogramMetricFamily(
             names.RECORD_LATENCY.name,
@@ -62,21 +62,21 @@ class ProcessorCollector(Collector):
     def _capacity(self) -> Iterator[Metric]:
         p = self._view
         flow = p.flow
-        yield _family(names.QUEUE_RECORDS, flow.records)
-        yield _family(names.QUEUE_BYTES, flow.bytes)
-        yield _family(names.QUEUE_CAPACITY_RECORDS, flow.max_records)
-        yield _family(names.QUEUE_CAPACITY_BYTES, flow.max_bytes)
-        yield _family(names.INTAKE_PAUSED, flow.paused)
-        yield _family(names.EMITTER_PENDING, p.pending_writes)
+        yield metric_family(names.QUEUE_RECORDS, flow.records)
+        yield metric_family(names.QUEUE_BYTES, flow.bytes)
+        yield metric_family(names.QUEUE_CAPACITY_RECORDS, flow.max_records)
+        yield metric_family(names.QUEUE_CAPACITY_BYTES, flow.max_bytes)
+        yield metric_family(names.INTAKE_PAUSED, flow.paused)
+        yield metric_family(names.EMITTER_PENDING, p.pending_writes)
 
     def _partitions(self) -> Iterator[Metric]:
         p = self._view
         positions = p.positions()
-        yield _family(names.ASSIGNED_PARTITIONS, len(positions))
-        yield _family(names.PAUSED_PARTITIONS, p.paused_partitions)
-        committed = _family(names.COMMITTED_OFFSET)
-        high = _family(names.HIGH_WATERMARK)
-        lag = _family(names.CONSUMER_LAG)
+        yield metric_family(names.ASSIGNED_PARTITIONS, len(positions))
+        yield metric_family(names.PAUSED_PARTITIONS, p.paused_partitions)
+        committed = metric_family(names.COMMITTED_OFFSET)
+        high = metric_family(names.HIGH_WATERMARK)
+        lag = metric_family(names.CONSUMER_LAG)
         for position in positions:
             values = [position.tp.topic, str(position.tp.partition)]
             if position.committed is not None:
@@ -89,25 +89,25 @@ class ProcessorCollector(Collector):
 
     def _events(self) -> Iterator[Metric]:
         stats = self._view.stats
-        yield _family(names.PAUSES, stats.pauses)
-        yield _family(names.RESUMES, stats.resumes)
-        yield _family(names.COMMITS, stats.commits)
-        yield _family(names.COMMIT_FAILURES, stats.commit_failures)
-        yield _family(names.REBALANCES, stats.rebalances)
-        yield _family(names.PRODUCER_RETRIES, stats.producer_retries)
-        yield _family(names.HANDLER_RETRIES, stats.handler_retries)
-        yield _family(names.RECORDS_UNDECODABLE, stats.undecodable)
+        yield metric_family(names.PAUSES, stats.pauses)
+        yield metric_family(names.RESUMES, stats.resumes)
+        yield metric_family(names.COMMITS, stats.commits)
+        yield metric_family(names.COMMIT_FAILURES, stats.commit_failures)
+        yield metric_family(names.REBALANCES, stats.rebalances)
+        yield metric_family(names.PRODUCER_RETRIES, stats.producer_retries)
+        yield metric_family(names.HANDLER_RETRIES, stats.handler_retries)
+        yield metric_family(names.RECORDS_UNDECODABLE, stats.undecodable)
 
     def _health(self) -> Iterator[Metric]:
-        yield _family(names.READY, view_readiness(self._view) is None)
-        yield _family(names.EVENT_LOOP_LAG, self._probe.lag_s)
-        build = _family(names.BUILD_INFO)
+        yield metric_family(names.READY, view_readiness(self._view) is None)
+        yield metric_family(names.EVENT_LOOP_LAG, self._probe.lag_s)
+        build = metric_family(names.BUILD_INFO)
         info = build_info()
         build.add_metric([info[label] for label in names.BUILD_INFO.labels], 1)
         yield build
 
 
-def _family(
+def metric_family(
     metric: MetricName, value: float | None = None
 ) -> CounterMetricFamily | GaugeMetricFamily:
     """An empty labelled family to add samples to, or an unlabelled one holding ``value``."""

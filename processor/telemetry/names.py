@@ -114,3 +114,38 @@ PROCESS_UP = MetricName(
     "Whether the process answered this scrape (1) or not (0).",
     ("process",),
 )
+
+# `processor archive` exposes these, with READY and EVENT_LOOP_LAG, on the same endpoint.
+ARCHIVE_RECORDS_CONSUMED = _counter("archive_records_consumed", "Records taken in to archive.")
+ARCHIVE_FILES = _counter("archive_files_written", "Archive files renamed into place.", "topic")
+ARCHIVE_ROWS = _counter("archive_rows_written", "Rows in archive files, by topic.", "topic")
+ARCHIVE_INVALID_ROWS = _counter(
+    "archive_invalid_rows_written", "Rows that did not fit their model, in _invalid.", "topic"
+)
+ARCHIVE_BYTES = _counter("archive_bytes_written", "Bytes of archive files written.", "topic")
+ARCHIVE_WRITE_FAILURES = _counter("archive_write_failures", "File writes that failed.")
+ARCHIVE_COMMITS = _counter("archive_commits", "Offset commits after a file.")
+ARCHIVE_COMMIT_FAILURES = _counter("archive_commit_failures", "Offset commits that failed.")
+ARCHIVE_REBALANCES = _counter("archive_rebalances", "Partition assignments received.")
+ARCHIVE_PAUSES = _counter("archive_pauses", "Times intake paused for memory.")
+ARCHIVE_HELD_RECORDS = _gauge("archive_held_records", "Records taken in, not yet in a file.")
+ARCHIVE_HELD_BYTES = _gauge("archive_held_bytes", "Record bytes held, not yet in a file.")
+ARCHIVE_CAPACITY_BYTES = _gauge("archive_capacity_bytes", "Record bytes held before pausing.")
+ARCHIVE_PAUSED = _gauge("archive_paused", "1 while intake is paused for memory.")
+ARCHIVE_LAG = _gauge(
+    "archive_consumer_lag_records",
+    "High watermark minus the archive's committed offset.",
+    "topic",
+    "partition",
+)
+ARCHIVE_LAST_FILE_AGE = _gauge(
+    "archive_last_file_age_seconds", "Seconds since the last file was renamed into place."
+)
+
+ARCHIVE_METRICS = (
+    ARCHIVE_RECORDS_CONSUMED, ARCHIVE_FILES, ARCHIVE_ROWS, ARCHIVE_INVALID_ROWS, ARCHIVE_BYTES,
+    ARCHIVE_WRITE_FAILURES, ARCHIVE_COMMITS, ARCHIVE_COMMIT_FAILURES, ARCHIVE_REBALANCES,
+    ARCHIVE_PAUSES, ARCHIVE_HELD_RECORDS, ARCHIVE_HELD_BYTES, ARCHIVE_CAPACITY_BYTES,
+    ARCHIVE_PAUSED, ARCHIVE_LAG, ARCHIVE_LAST_FILE_AGE,
+    READY, EVENT_LOOP_LAG,
+)  # fmt: skip

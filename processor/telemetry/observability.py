@@ -92,10 +92,10 @@ class Observability:
 
     def healthz(self) -> Response:
         problem = self.probe.problem(asyncio.get_running_loop().time())
-        return _probe_response(problem, f"ok (loop lag {self.probe.lag_s:.3f}s)")
+        return probe_response(problem, f"ok (loop lag {self.probe.lag_s:.3f}s)")
 
     def readyz(self) -> Response:
-        return _probe_response(view_readiness(self._view), "ready")
+        return probe_response(view_readiness(self._view), "ready")
 
     def summary(self, meter: RateMeter) -> dict[str, Any]:
         """The fields of one ``summary`` line; advances ``meter``."""
@@ -120,7 +120,7 @@ class Observability:
         self._tasks.append(asyncio.get_running_loop().create_task(coro))
 
 
-def _probe_response(problem: str | None, ok: str) -> Response:
+def probe_response(problem: str | None, ok: str) -> Response:
     if problem is None:
         return Response(200, f"{ok}\n".encode())
     return Response(503, f"{problem}\n".encode())

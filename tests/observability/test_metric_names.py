@@ -21,7 +21,7 @@ from processor.engine.positions import PartitionPosition
 from processor.engine.stats import Stats
 from processor.telemetry.health import LoopLagProbe
 from processor.telemetry.metrics import ProcessorCollector
-from processor.telemetry.names import PROCESS_METRICS, PROCESS_UP
+from processor.telemetry.names import ARCHIVE_METRICS, PROCESS_METRICS, PROCESS_UP
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -76,7 +76,8 @@ def test_a_counter_only_goes_by_acknowledgements_and_routed_leaves_out_dead_lett
 
 
 def test_every_name_is_unique() -> None:
-    counts = Counter(m.name for m in (*PROCESS_METRICS, PROCESS_UP))
+    archive_only = [m for m in ARCHIVE_METRICS if m not in PROCESS_METRICS]
+    counts = Counter(m.name for m in (*PROCESS_METRICS, PROCESS_UP, *archive_only))
     assert [name for name, count in counts.items() if count > 1] == []
 
 
@@ -91,5 +92,5 @@ def readme_metric_names() -> set[str]:
 
 
 def test_the_readme_table_lists_exactly_the_metrics_there_are() -> None:
-    samples = {m.sample for m in PROCESS_METRICS} | {PROCESS_UP.sample}
+    samples = {m.sample for m in (*PROCESS_METRICS, *ARCHIVE_METRICS)} | {PROCESS_UP.sample}
     assert readme_metric_names() == samples
