@@ -96,7 +96,8 @@ def write(out: Path, meta: dict[str, Any], rows: list[Row], curves: dict[str, An
         f"Run: {settings}", "",
         "Drain throughput is the median over rounds; ratios are to the processor and to the "
         "textbook loop. Latency: the output's broker append time (LogAppendTime, when the write "
-        "is acknowledged) - the input's timestamp, at a fixed offered load. "
+        "is acknowledged; for exactly-once, when a read_committed reader gets it, after its "
+        "transaction commits) - the input's timestamp, at a fixed offered load. "
         "See bench/README.md for the method.", "", text, "",
     ]  # fmt: skip
     if curves:

@@ -62,6 +62,7 @@ class Assignments:
         stats: Stats,
         revoke_timeout_s: float,
         make_commits: Callable[[Mapping[TopicPartition, OffsetTracker]], Commits] | None = None,
+        passed: Callable[[TopicPartition], int] = lambda tp: 0,
     ) -> None:
         self._flow = flow
         self._stats = stats
@@ -71,7 +72,7 @@ class Assignments:
         self.committer: Commits = (
             make_commits(self._trackers)
             if make_commits is not None
-            else Committer(consumer, self._trackers, stats)
+            else Committer(consumer, self._trackers, stats, passed)
         )
         self.latency = LatencyHistogram()
         self.joined = False  # an assignment arrived and the instance is not closing (readiness)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from processor.engine.offsets import OffsetTracker
-from processor.engine.positions import read_position
 from processor.engine.stats import Stats
 from processor.logs import get_logger
 
@@ -29,9 +28,13 @@ class Committer:
         consumer: AIOKafkaConsumer,
         trackers: Mapping[TopicPartition, OffsetTracker],
         stats: Stats,
+        passed: Callable[[TopicPartition], int] = lambda tp: 0,
     ) -> None:
         self._consumer = consumer
         self._trackers = trackers
+        # How far intake has passed over each partition: every offset below is a record taken
+        # in or one the consumer never hands out (a transaction marker, an aborted record).
+        self._passed = passed
         self._stats = stats
         self.enabled = True  # switched off for good when the processor halts
         # The last offset this instance committed, per partition of its current assignments.
@@ -63,8 +66,8 @@ class Committer:
             if partitions is not None and tp not in partitions:
                 continue
             offset = tracker.committable()
-            if tracker.window == 0:  # all done: go past what the consumer passed over as well
-                position = read_position(self._consumer, tp)
+            if tracker.window == 0:  # all done: go past what intake passed over as well
+                position = self._passed(tp)
                 if position > (offset or 0):
                     offset = position
             if offset is not None and offset > committed.get((tp.topic, tp.partition), -1):

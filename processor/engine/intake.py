@@ -19,6 +19,7 @@ from processor.engine.emit import Backoff
 from processor.engine.flow import FlowControl
 from processor.engine.inflight import take_in
 from processor.engine.offsets import OffsetTracker
+from processor.engine.positions import read_position
 from processor.engine.rawread import read_partition_raw, undecodable
 from processor.engine.scheduler import Scheduler
 from processor.engine.stats import Stats
@@ -62,6 +63,12 @@ class Intake:
         # reading must go on after a failed poll (which may have moved positions past records
         # it never returned).
         self._next: dict[TopicPartition, int] = {}
+        # How far reading has passed over each partition, as of the last poll that returned: every
+        # offset below is a record taken in, or one the consumer never hands out (a transaction
+        # marker, an aborted record). Commits may go past the trackers up to here, never beyond:
+        # a poll that failed or was cut short by a stop may have moved the consumer's position
+        # past records no tracker saw.
+        self._passed: dict[TopicPartition, int] = {}
         self._warnings = ThrottledWarnings(log, WARNING_INTERVAL_S)
         self._failures = 0
         self.trouble: str | None = None  # why reading is stuck right now (readiness)
@@ -88,6 +95,12 @@ class Intake:
                 self._failures, self.trouble = 0, None
             for tp, records in batches.items():
                 self._take(tp, records)
+            for tp in consumer.assignment():  # in the same step: nothing taken in between
+                self._passed[tp] = read_position(consumer, tp)
+
+    def passed(self, tp: TopicPartition) -> int:
+        """How far reading has passed over ``tp`` (0: not known)."""
+        return self._passed.get(tp, 0)
 
     def _take(self, tp: TopicPartition, records: Sequence[Any]) -> list[Any]:
         tracker = self._tracker_for(tp)
@@ -109,6 +122,7 @@ class Intake:
         """A new assignment starts where the group committed: forget where reading was."""
         for tp in partitions:
             self._next.pop(tp, None)
+            self._passed.pop(tp, None)
 
     async def _after_failed_poll(self, error: Exception) -> None:
         """A poll raised: read raw past what the client cannot decode, or wait out the cluster."""
@@ -145,6 +159,7 @@ class Intake:
                                     offset=item.source.offset, error_class=failure.error_class,
                                     message=failure.message)  # fmt: skip
             self._next[tp] = read.next_offset
+            self._passed[tp] = read.next_offset
 
     async def _position(self, tp: TopicPartition) -> int:
         """Where reading ``tp`` goes on: after what was taken in, else where the group is."""

@@ -33,7 +33,7 @@ from processor.engine.inflight import InFlight
 from processor.engine.intake import Intake
 from processor.engine.latency import LatencyHistogram
 from processor.engine.offsets import OffsetTracker
-from processor.engine.positions import PartitionPosition, partition_positions, read_position
+from processor.engine.positions import PartitionPosition, partition_positions
 from processor.engine.scheduler import Scheduler
 from processor.engine.stats import Stats
 from processor.engine.transactions import Transactions
@@ -81,6 +81,7 @@ class Processor:
         self.assignments = Assignments(
             self.consumer, self.flow, self.stats, settings.revoke_timeout_s,
             self._make_transactions if exactly_once else None,
+            lambda tp: self.intake.passed(tp),
         )  # fmt: skip
         self.committer = self.assignments.committer
         self.emitter: Emitter[InFlight] = Emitter(
@@ -135,7 +136,7 @@ class Processor:
             max_record_bytes=s.max_request_size - RECORD_OVERHEAD_BYTES,
             max_records=s.transaction_max_records,
             restart=self._restart_partition,
-            position=lambda tp: read_position(self.consumer, tp),
+            position=lambda tp: self.intake.passed(tp),
         )
         return self.transactions
 

@@ -92,7 +92,9 @@ def make_committer(
 ) -> tuple[Committer, dict[TopicPartition, OffsetTracker], Stats]:
     trackers = {tp: partition.tracker for tp, partition in partitions.items()}
     stats = Stats()
-    return Committer(consumer, trackers, stats), trackers, stats
+    # Intake's reading position: where the consumer reads next, as of the last whole poll.
+    passed = lambda tp: consumer.positions.get(tp, 0)  # noqa: E731
+    return Committer(consumer, trackers, stats, passed), trackers, stats
 
 
 def raising(error: BaseException) -> Behaviour:
@@ -307,7 +309,7 @@ def test_overlapping_commits_land_in_order_and_never_resend_a_committed_offset(
                 landed[tp] = offset
 
 
-async def test_once_all_is_done_a_commit_goes_past_what_the_consumer_passed_over() -> None:
+async def test_once_all_is_done_a_commit_goes_past_what_intake_passed_over() -> None:
     # Offsets 0-9 were records; 10 is a transaction marker the consumer passed over, never
     # handed out: the read position is 11.
     consumer = FakeConsumer()
