@@ -140,6 +140,19 @@ class Processor:
         )
         return self.transactions
 
+    async def start_at_committed(self, partitions: set[TopicPartition]) -> None:
+        """Read ``partitions`` from their committed offsets as they are now.
+
+        Exactly-once: the consumer may have fetched them before this instance's producers
+        fenced the earlier owners. The last transaction of an earlier owner may then have been
+        committing (its offsets not visible yet): fencing settles it, so asking again now gives
+        the offsets it committed, and its records are not routed twice.
+        """
+        committed = {tp: await self.consumer.committed(tp) for tp in sorted(partitions)}
+        for tp, offset in committed.items():  # in one step: intake seeks nothing in between
+            if offset is not None:
+                self.consumer.seek(tp, offset)
+
     def _restart_partition(self, tp: TopicPartition, committed: int | None) -> None:
         """Read ``tp`` again from its last commit (its transaction was aborted): in one step,
         with nothing taken in between."""
@@ -372,6 +385,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         p = self._processor
         if p.transactions is not None:  # fences the partitions' earlier owners first
             await p.transactions.open(set(assigned))
+            await p.start_at_committed(set(assigned))
         p.assignments.assign(set(assigned))
         p.intake.reapply_pause(set(assigned))
 

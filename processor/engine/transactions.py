@@ -211,8 +211,7 @@ class Transactions:
                 await cancel_and_wait([p.sender], SENDER_STOP_S)
             self._let_go(p)
             if not p.fenced:
-                with contextlib.suppress(KafkaError, asyncio.TimeoutError):
-                    await asyncio.wait_for(p.producer.abort_transaction(), SENDER_STOP_S)
+                await _abort_transaction(p.producer)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(p.producer.stop(), SENDER_STOP_S)
 
@@ -390,14 +389,23 @@ class Transactions:
     async def _abort(self, p: _Partition) -> None:
         """Abort the open transaction and restart the partition from its last commit.
 
-        With a new producer under the same transactional id: its initialisation aborts what the
-        old one left open, and its sequence numbers start afresh (a refused batch leaves the old
-        producer's out of step with the broker's, and aiokafka does not reset them).
+        The old producer aborts first. If it is fenced, another instance owns the partition now
+        (this one was paused past its session: a zombie) and the partition is given up: a new
+        producer's initialisation would fence the owner in turn. Otherwise a new producer under
+        the same transactional id goes on: its sequence numbers start afresh (a refused batch
+        leaves the old producer's out of step with the broker's, and aiokafka does not reset
+        them).
         """
         if p.fenced:
             return
         if p.sender is not None:  # it may be waiting on the old producer
             await cancel_and_wait([p.sender], SENDER_STOP_S)
+        fence = await _abort_transaction(p.producer)
+        if fence is not None:
+            p.fenced = True
+            log.warning("partition_fenced", topic=p.tp.topic, partition=p.tp.partition,
+                        error=repr(fence))  # fmt: skip
+            return
         self._let_go(p)
         self._restart(p.tp, p.committed)
         old, p.producer = p.producer, self._make_producer(transactional_id(self._group_id, p.tp))
@@ -424,3 +432,30 @@ class Transactions:
         p.topics.clear()
         p.waiting.clear()
         p.waiting_topics.clear()
+
+
+async def _abort_transaction(producer: AIOKafkaProducer) -> BaseException | None:
+    """Abort ``producer``'s open transaction; the error if it is fenced (another instance has
+    the transactional id now), else None, also when it could not abort (a broken producer: the
+    next producer's initialisation aborts what it left open)."""
+    try:
+        await asyncio.wait_for(producer.abort_transaction(), SENDER_STOP_S)
+    except FENCED as exc:
+        fenced: BaseException = exc
+        return fenced
+    except AssertionError:
+        # aiokafka's producer in its fatal state (its sender died) refuses any transition with
+        # a bare assert; the sender's error says why.
+        cause = _sender_error(producer)
+        return cause if isinstance(cause, FENCED) else None
+    except (KafkaError, TimeoutError):
+        pass
+    return None
+
+
+def _sender_error(producer: AIOKafkaProducer) -> BaseException | None:
+    task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+    if isinstance(task, asyncio.Task) and task.done() and not task.cancelled():
+        error: BaseException | None = task.exception()
+        return error
+    return None
