@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
@@ -88,13 +88,21 @@ class Committer:
 
     async def run(self, interval_s: float) -> None:
         """Commit every ``interval_s``; once caught up, ``CAUGHT_UP_GAP_S`` after the last one."""
-        loop = asyncio.get_running_loop()
-        gap_s = min(interval_s, CAUGHT_UP_GAP_S)
+        await commit_every(self.commit, self._caught_up, interval_s, CAUGHT_UP_GAP_S)
+
+
+async def commit_every(
+    commit: Callable[[], Awaitable[object]], soon: asyncio.Event, interval_s: float, gap_s: float
+) -> None:
+    """Call ``commit`` every ``interval_s``, or sooner once ``soon`` is set, but never within
+    ``gap_s`` of the last call."""
+    loop = asyncio.get_running_loop()
+    gap_s = min(interval_s, gap_s)
+    last = loop.time()
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(soon.wait(), last + interval_s - loop.time())
+        await asyncio.sleep(last + gap_s - loop.time())
+        soon.clear()
         last = loop.time()
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._caught_up.wait(), last + interval_s - loop.time())
-            await asyncio.sleep(last + gap_s - loop.time())
-            self._caught_up.clear()
-            last = loop.time()
-            await self.commit()
+        await commit()

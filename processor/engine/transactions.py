@@ -33,6 +33,7 @@ from aiokafka.errors import (
 )
 
 from processor.engine.cancel import cancel_and_wait
+from processor.engine.commit import commit_every
 from processor.engine.emit import REFUSED, TOO_LARGE, Entry, Refusal, refusal_of
 from processor.engine.inflight import InFlight
 from processor.engine.offsets import OffsetTracker
@@ -232,16 +233,7 @@ class Transactions:
     async def run(self, interval_s: float) -> None:
         """Commit every ``interval_s``; sooner (but not more often than every
         ``MIN_GAP_S``) once everything is done, a transaction is big or one failed."""
-        loop = asyncio.get_running_loop()
-        gap_s = min(interval_s, MIN_GAP_S)
-        last = loop.time()
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._caught_up.wait(), last + interval_s - loop.time())
-            await asyncio.sleep(last + gap_s - loop.time())
-            self._caught_up.clear()
-            last = loop.time()
-            await self.commit()
+        await commit_every(self.commit, self._caught_up, interval_s, MIN_GAP_S)
 
     async def _commit(self, p: _Partition) -> bool:
         async with p.lock:

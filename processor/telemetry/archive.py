@@ -8,12 +8,11 @@ The same conventions as ``processor run`` (:mod:`processor.telemetry.observabili
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
@@ -26,14 +25,13 @@ from processor.telemetry import names
 from processor.telemetry.health import LoopLagProbe
 from processor.telemetry.http import (
     HEALTH_PATH,
-    METRICS_CONTENT_TYPE,
     METRICS_PATH,
     READY_PATH,
     HttpServer,
     Response,
 )
 from processor.telemetry.metrics import metric_family
-from processor.telemetry.observability import RateMeter, probe_response
+from processor.telemetry.observability import RateMeter, Telemetry, probe_response
 
 log = get_logger("processor.telemetry.archive")
 
@@ -92,7 +90,7 @@ class ArchiveCollector(Collector):
         yield metric_family(names.EVENT_LOOP_LAG, self._probe.lag_s)
 
 
-class ArchiveObservability:
+class ArchiveObservability(Telemetry):
     """Starts and stops the HTTP server, the loop probe and the summary line of one archiver."""
 
     def __init__(self, view: ArchiveView, settings: Settings) -> None:
@@ -109,29 +107,6 @@ class ArchiveObservability:
             else None
         )
         self._tasks: list[asyncio.Task[None]] = []
-
-    async def start(self) -> None:
-        if self._summary_interval_s > 0:
-            self._spawn(self._summarise_every(self._summary_interval_s))
-        if self.server is not None:
-            self._spawn(self.probe.run())
-            await self.server.start()
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            await self.server.stop()
-        for task in self._tasks:
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
-
-    def metrics(self) -> Response:
-        return Response(200, generate_latest(self.registry), METRICS_CONTENT_TYPE)
-
-    def healthz(self) -> Response:
-        problem = self.probe.problem(asyncio.get_running_loop().time())
-        return probe_response(problem, f"ok (loop lag {self.probe.lag_s:.3f}s)")
 
     def readyz(self) -> Response:
         return probe_response(archive_readiness(self._view), "ready")
@@ -151,12 +126,3 @@ class ArchiveObservability:
             "paused": v.paused,
             "partitions": len(positions),
         }
-
-    async def _summarise_every(self, interval_s: float) -> None:
-        meter = RateMeter(self._view.stats.consumed, asyncio.get_running_loop().time())
-        while True:
-            await asyncio.sleep(interval_s)
-            log.info("summary", **self.summary(meter))
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        self._tasks.append(asyncio.get_running_loop().create_task(coro))

@@ -51,24 +51,17 @@ class RateMeter:
         return per_s
 
 
-class Observability:
-    """Starts and stops the HTTP server, the loop probe and the summary line of one processor."""
+class Telemetry:
+    """The HTTP server (metrics, health, readiness), the loop probe and the summary line of one
+    long-lived command: its subclass builds the registry and the server, and says what ready
+    means and what a summary holds."""
 
-    def __init__(self, view: EngineView, settings: Settings) -> None:
-        self._view = view
-        self._summary_interval_s = settings.summary_interval_s
-        self.probe = LoopLagProbe()
-        self.registry = CollectorRegistry()
-        for collector in (ProcessCollector, PlatformCollector, GCCollector):
-            collector(registry=self.registry)
-        self.registry.register(ProcessorCollector(view, self.probe))
-        routes = {METRICS_PATH: self.metrics, HEALTH_PATH: self.healthz, READY_PATH: self.readyz}
-        self.server = (
-            HttpServer(routes, settings.http_host, settings.http_port, settings.http_unix_socket)
-            if settings.http_port or settings.http_unix_socket
-            else None
-        )
-        self._tasks: list[asyncio.Task[None]] = []
+    _view: Any  # what the subclass reports on; its ``stats.consumed`` paces the summary
+    _summary_interval_s: float
+    probe: LoopLagProbe
+    registry: CollectorRegistry
+    server: HttpServer | None
+    _tasks: list[asyncio.Task[None]]
 
     async def start(self) -> None:
         interval_s = self._summary_interval_s
@@ -95,6 +88,41 @@ class Observability:
         return probe_response(problem, f"ok (loop lag {self.probe.lag_s:.3f}s)")
 
     def readyz(self) -> Response:
+        raise NotImplementedError
+
+    def summary(self, meter: RateMeter) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def _summarise_every(self, interval_s: float) -> None:
+        meter = RateMeter(self._view.stats.consumed, asyncio.get_running_loop().time())
+        while True:
+            await asyncio.sleep(interval_s)
+            log.info("summary", **self.summary(meter))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        self._tasks.append(asyncio.get_running_loop().create_task(coro))
+
+
+class Observability(Telemetry):
+    """Starts and stops the HTTP server, the loop probe and the summary line of one processor."""
+
+    def __init__(self, view: EngineView, settings: Settings) -> None:
+        self._view = view
+        self._summary_interval_s = settings.summary_interval_s
+        self.probe = LoopLagProbe()
+        self.registry = CollectorRegistry()
+        for collector in (ProcessCollector, PlatformCollector, GCCollector):
+            collector(registry=self.registry)
+        self.registry.register(ProcessorCollector(view, self.probe))
+        routes = {METRICS_PATH: self.metrics, HEALTH_PATH: self.healthz, READY_PATH: self.readyz}
+        self.server = (
+            HttpServer(routes, settings.http_host, settings.http_port, settings.http_unix_socket)
+            if settings.http_port or settings.http_unix_socket
+            else None
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def readyz(self) -> Response:
         return probe_response(view_readiness(self._view), "ready")
 
     def summary(self, meter: RateMeter) -> dict[str, Any]:
@@ -109,15 +137,6 @@ class Observability:
             "paused": p.flow.paused,
             "partitions": len(positions),
         }
-
-    async def _summarise_every(self, interval_s: float) -> None:
-        meter = RateMeter(self._view.stats.consumed, asyncio.get_running_loop().time())
-        while True:
-            await asyncio.sleep(interval_s)
-            log.info("summary", **self.summary(meter))
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        self._tasks.append(asyncio.get_running_loop().create_task(coro))
 
 
 def probe_response(problem: str | None, ok: str) -> Response:
