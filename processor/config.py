@@ -147,7 +147,9 @@ class Settings(BaseSettings):
         300.0, gt=0, description="seconds a file stays open from its first record"
     )
     archive_max_held_bytes: int = Field(
-        256 * 1024 * 1024, ge=1024, description="record bytes held before the archive pauses"
+        256 * 1024 * 1024,
+        ge=1024,
+        description="bytes of records held (with their overhead) before the archive pauses",
     )
     archive_compression: Literal["zstd", "snappy", "none"] = "zstd"
 

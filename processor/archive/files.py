@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,14 +27,28 @@ class StoreError(ValueError):
     """``--to`` names no filesystem that pyarrow or fsspec can open; one readable line."""
 
 
+class Withdrawn(Exception):
+    """A file was not published: its partition went to another owner while it was written."""
+
+
+def _always() -> bool:
+    return True
+
+
 class FileStore(Protocol):
     """A folder of archive files; every path is relative to its root."""
 
     @property
     def root(self) -> str: ...
 
-    def write(self, path: str, table: Any, compression: str) -> int:
-        """Write ``table`` as Parquet at ``path``, whole or not at all; the bytes written."""
+    def write(
+        self, path: str, table: Any, compression: str, publish: Callable[[], bool] = _always
+    ) -> int:
+        """Write ``table`` as Parquet at ``path``, whole or not at all; the bytes written.
+
+        ``publish`` is asked last, just before the file becomes visible: false, nothing is left
+        and :class:`Withdrawn` is raised.
+        """
         ...
 
     def list(self, folder: str) -> list[str]:
@@ -80,7 +95,9 @@ class LocalStore:
     def root(self) -> str:
         return str(self.base)
 
-    def write(self, path: str, table: Any, compression: str) -> int:
+    def write(
+        self, path: str, table: Any, compression: str, publish: Callable[[], bool] = _always
+    ) -> int:
         final = self.base / path
         final.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.base / layout.temporary_of(path, uuid.uuid4().hex)
@@ -92,6 +109,8 @@ class LocalStore:
                 os.fsync(out.fileno())
                 size = out.tell()
             pause_here("rename")
+            if not publish():
+                raise Withdrawn(path)
             os.replace(temporary, final)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -133,8 +152,12 @@ class RemoteStore:
     def root(self) -> str:
         return self.url
 
-    def write(self, path: str, table: Any, compression: str) -> int:
+    def write(
+        self, path: str, table: Any, compression: str, publish: Callable[[], bool] = _always
+    ) -> int:
         final = f"{self.base}/{path}"
+        if not publish():  # an upload cannot be taken back once it starts: ask first
+            raise Withdrawn(path)
         self.filesystem.create_dir(final.rpartition("/")[0], recursive=True)
         with self.filesystem.open_output_stream(final) as out:
             pq.write_table(table, out, compression=compression_option(compression))

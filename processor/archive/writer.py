@@ -9,6 +9,7 @@ proof is always there.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,13 +36,23 @@ class Written:
     file_bytes: int  # on the store, both files together
 
 
-def write_file(store: FileStore, shape: Shape, sealed: SealedFile, compression: str) -> Written:
-    """Write ``sealed`` to ``store``; raises ``OSError`` (and leaves nothing visible) on failure."""
+def write_file(
+    store: FileStore,
+    shape: Shape,
+    sealed: SealedFile,
+    compression: str,
+    publish: Callable[[], bool],
+) -> Written:
+    """Write ``sealed`` to ``store``; raises ``OSError`` (and leaves nothing visible) on failure.
+
+    ``publish`` is asked just before each file becomes visible (see ``FileStore.write``).
+    """
     built = tables(shape, sealed.records)
     file_bytes = 0
     invalid_rows = 0
     if built.invalid is not None:
         invalid_rows = built.invalid.num_rows
-        file_bytes += store.write(sealed.name.path(invalid=True), built.invalid, compression)
-    file_bytes += store.write(sealed.name.path(), built.valid, compression)
+        invalid_path = sealed.name.path(invalid=True)
+        file_bytes += store.write(invalid_path, built.invalid, compression, publish)
+    file_bytes += store.write(sealed.name.path(), built.valid, compression, publish)
     return Written(sealed.name, built.valid.num_rows, invalid_rows, file_bytes)

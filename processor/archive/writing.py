@@ -19,6 +19,7 @@ from aiokafka import TopicPartition
 
 from processor.archive.assignments import Partition, Partitions
 from processor.archive.columns import Shape
+from processor.archive.files import Withdrawn
 from processor.archive.plan import ArchivePlan
 from processor.archive.testhook import pause_here
 from processor.archive.view import ArchiveStats
@@ -89,6 +90,8 @@ class FileWriter:
             try:
                 written = await asyncio.to_thread(self._write_in_thread, job)
                 break
+            except Withdrawn:
+                return  # revoked while it was written: the next owner writes these records
             except OSError as exc:
                 failures += 1
                 self._stats.write_failures += 1
@@ -112,7 +115,10 @@ class FileWriter:
             store.delete(leftovers[-1])
             leftovers.pop()
         shape = self._plan.shapes.get(job.sealed.name.topic, Shape.raw())
-        return write_file(store, shape, job.sealed, self._plan.compression)
+        # Revoked while this runs (a rebalance that waited no longer), the file is not published:
+        # the new owner, which lists the partition's files when it takes it, writes it instead.
+        return write_file(store, shape, job.sealed, self._plan.compression,
+                          lambda: not job.partition.revoked)  # fmt: skip
 
     def _count(self, written: Written) -> None:
         topic, stats = written.name.topic, self._stats

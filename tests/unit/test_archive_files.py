@@ -9,7 +9,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from processor.archive.files import LocalStore, RemoteStore, StoreError, open_store
+from processor.archive.files import LocalStore, RemoteStore, StoreError, Withdrawn, open_store
 
 TABLE = pa.table({"offset": pa.array(range(1000), pa.int64()), "value": [b"v" * 50] * 1000})
 PATH = "topic=t/date=2026-11-22/part-0-00000000000000000000-00000000000000000999.parquet"
@@ -33,6 +33,22 @@ def test_a_failed_write_leaves_no_file_at_all(tmp_path: Path) -> None:
     with pytest.raises(Exception):  # noqa: B017, PT011  (whatever pyarrow raises for a non-table)
         store.write(PATH, object(), "zstd")
     assert store.list("topic=t") == []
+
+
+def test_a_file_withdrawn_at_the_last_moment_is_not_published_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    asked: list[int] = []
+
+    def publish() -> bool:  # asked once the data is written and synced, before the rename
+        asked.append(len(list(tmp_path.rglob("*.parquet*"))))
+        return False
+
+    for store in (LocalStore(tmp_path), RemoteStore(pafs.LocalFileSystem(), str(tmp_path), "t://")):
+        with pytest.raises(Withdrawn):
+            store.write(PATH, TABLE, "zstd", publish)
+        assert store.list("topic=t") == []
+    assert asked == [1, 0]  # local: the temporary file existed; remote: asked before uploading
 
 
 def test_rewriting_a_file_replaces_it(tmp_path: Path) -> None:
