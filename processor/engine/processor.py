@@ -366,7 +366,8 @@ class Processor:
         """Why the instance cannot do its job right now (readiness), or None."""
         if self.starting is not None:
             return self.starting
-        return next(iter(self.emitter.failing.values()), None) or self.intake.trouble
+        fenced = self.transactions.trouble if self.transactions is not None else None
+        return next(iter(self.emitter.failing.values()), None) or self.intake.trouble or fenced
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -46,6 +46,8 @@ log = get_logger("processor.engine.transactions")
 
 # The partition is someone else's now: never retried, the partition is given up.
 FENCED = (ProducerFenced, InvalidProducerEpoch, TransactionalIdAuthorizationFailed)
+# How many fenced partitions readiness names.
+FENCED_SHOWN = 5
 # How often a commit looks whether the records below its cut are done.
 CUT_POLL_S = 0.002
 # The shortest time between two rounds of commits: each transaction costs a few round trips.
@@ -215,6 +217,17 @@ class Transactions:
                 await _abort_transaction(p.producer)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(p.producer.stop(), SENDER_STOP_S)
+
+    @property
+    def trouble(self) -> str | None:
+        """Readiness: the partitions given up because another producer fenced this one's."""
+        fenced = sorted(
+            f"{tp.topic}/{tp.partition}" for tp, p in self._partitions.items() if p.fenced
+        )
+        if not fenced:
+            return None
+        shown = ", ".join(fenced[:FENCED_SHOWN]) + (" …" if len(fenced) > FENCED_SHOWN else "")
+        return f"fenced by another producer, given up until the next rebalance: {shown}"
 
     # -- commits
 

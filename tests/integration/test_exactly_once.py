@@ -8,7 +8,10 @@ import signal
 from collections import Counter
 from pathlib import Path
 
+from aiokafka import AIOKafkaProducer, TopicPartition
+
 from processor.config import Settings
+from processor.engine.transactions import transactional_id
 from processor.headers import EVENT_ID
 from tests.faults.test_broker_refusals import (
     COMPACTED,
@@ -152,3 +155,32 @@ async def test_a_write_the_broker_refuses_aborts_then_becomes_its_records_dead_l
         for r in await read_all(bootstrap_servers, settings.dead_letter_topic)
     )
     assert dead == Counter(i for i in ids if i.startswith("nokey-"))
+
+
+async def test_a_partition_fenced_by_another_producer_is_given_up_and_readiness_says_so(
+    bootstrap_servers: str, unique_name: str
+) -> None:
+    settings = exactly_once(bootstrap_servers, unique_name)
+    await create_topics(settings)
+    await produce(bootstrap_servers, settings.input_topic, mixed_samples(300))
+    fenced_tp = TopicPartition(settings.input_topic, 0)
+
+    async with running(settings) as (processor, _):
+        assert await all_committed(settings, timeout_s=90)
+        assert processor.trouble is None
+        # Another producer under the partition's transactional id: this instance's is fenced
+        # the next time it writes for that partition (as when two deployments share a group).
+        usurper = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers,
+            transactional_id=transactional_id(settings.group_id, fenced_tp),
+        )
+        await usurper.start()
+        try:
+            await produce(bootstrap_servers, settings.input_topic, mixed_samples(300))
+            await _until(lambda: processor.trouble is not None, timeout_s=90)
+            trouble = processor.trouble or ""
+            assert "fenced by another producer" in trouble
+            assert f"{settings.input_topic}/0" in trouble
+            assert f"{settings.input_topic}/1" not in trouble
+        finally:
+            await usurper.stop()
