@@ -6,6 +6,7 @@ running processor."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import promql_parser
@@ -13,7 +14,7 @@ import pytest
 import yaml
 
 from processor.telemetry.http import METRICS_PATH
-from tests.deploy.test_manifests import KUBERNETES, container, one
+from tests.deploy.test_manifests import KUBERNETES, ROOT, compose_services, container, one
 from tests.observability.pack import (
     DASHBOARD,
     PACK,
@@ -219,3 +220,46 @@ def test_the_dashboard_shows_what_an_operator_looks_for() -> None:
     assert sum("histogram_quantile(" in expr for expr in latency) >= 3
     by_class = [t["expr"] for p in panels() for t in p["targets"] if "error_class" in t["expr"]]
     assert by_class
+
+
+def compose_mounts(service: str) -> dict[str, Path]:
+    """Container path -> file in the repository, for a compose service's bind mounts."""
+    volumes = compose_services()[service]["volumes"]
+    found = {}
+    for volume in volumes:
+        source, target = volume.split(":")[:2]
+        found[target] = ROOT / source.removeprefix("./")
+    return found
+
+
+def test_compose_mounts_files_that_exist() -> None:
+    for service in ("prometheus", "grafana"):
+        assert compose_services()[service]["profiles"] == ["observability"]
+        for target, source in compose_mounts(service).items():
+            assert source.is_file(), (service, target)
+
+
+def test_compose_prometheus_scrapes_the_processor_as_the_rules_job_and_loads_the_rules() -> None:
+    mounts = compose_mounts("prometheus")
+    config = yaml.safe_load(mounts["/etc/prometheus/prometheus.yml"].read_text())
+    (rule_file,) = config["rule_files"]
+    assert mounts[rule_file] == RULES
+    (job,) = config["scrape_configs"]
+    jobs = {m for rule in alert_rules() for m in re.findall(r'job="([^"]+)"', rule["expr"])}
+    assert {job["job_name"]} == jobs
+    assert job["metrics_path"] == METRICS_PATH
+    (target,) = job["static_configs"][0]["targets"]
+    port = compose_services()["processor"]["environment"]["PROCESSOR_HTTP_PORT"]
+    assert target == f"processor:{port}"
+
+
+def test_compose_grafana_provisions_the_dashboard_and_the_prometheus_data_source() -> None:
+    mounts = compose_mounts("grafana")
+    provisioned = {target: source for target, source in mounts.items() if "provisioning" in target}
+    (providers,) = [s for t, s in provisioned.items() if "/dashboards/" in t]
+    (folder,) = [p["options"]["path"] for p in yaml.safe_load(providers.read_text())["providers"]]
+    assert mounts[f"{folder}/processor.json"] == DASHBOARD
+    (sources,) = [s for t, s in provisioned.items() if "/datasources/" in t]
+    (source,) = yaml.safe_load(sources.read_text())["datasources"]
+    assert source["type"] == variables()["datasource"]["query"]
+    assert source["url"].startswith("http://prometheus:")
