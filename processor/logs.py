@@ -7,7 +7,7 @@ import os
 import re
 import sys
 import time
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, TypeGuard, get_args
 
 import structlog
 
@@ -17,6 +17,7 @@ MAX_CAUSES = 1000
 LIBRARY_LOG_INTERVAL_S = 30.0
 
 LogFormat: TypeAlias = Literal["auto", "json", "console"]
+LogLevel: TypeAlias = Literal["debug", "info", "warning", "error"]
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -24,6 +25,10 @@ _LEVELS = {
     "warning": logging.WARNING,
     "error": logging.ERROR,
 }
+
+
+def is_level(text: str) -> TypeGuard[LogLevel]:
+    return text in get_args(LogLevel)
 
 
 def uses_json(fmt: LogFormat) -> bool:
@@ -35,7 +40,7 @@ def logging_configured() -> bool:
     return structlog.is_configured()
 
 
-def configure_logging(level: str = "info", fmt: LogFormat = "auto") -> None:
+def configure_logging(level: LogLevel = "info", fmt: LogFormat = "auto") -> None:
     """Send structlog output to stderr, as JSON or for humans, at ``level`` and above.
 
     The standard library's records (aiokafka's) become the same lines, with the same keys plus
