@@ -57,8 +57,9 @@ class Settings(BaseSettings):
     client_id: str | None = Field(
         None,
         min_length=1,
-        description="The Kafka client id brokers show; unset: <group id>-<instance>-<process "
-        "index>, the instance being the group instance id, else the host name.",
+        description="The Kafka client id brokers show (process i of several: <client id>-i); "
+        "unset: <group id>-<instance>-<process index>, the instance being the group instance "
+        "id, else the host name.",
     )
     dlq_topic: str | None = Field(
         None, description="The dead-letter topic; unset: <input topic>.dlq."
@@ -72,7 +73,8 @@ class Settings(BaseSettings):
     isolation_level: IsolationLevel = Field(
         "read_committed",
         description="What is read of a transactional producer's records: read_committed leaves "
-        "out aborted transactions, read_uncommitted reads everything.",
+        "out aborted transactions (the raw reads past undecodable records too), "
+        "read_uncommitted reads everything.",
     )
 
     # Backpressure and concurrency.
@@ -145,13 +147,14 @@ class Settings(BaseSettings):
         30.0,
         gt=0,
         description="Bounds a stop from SIGTERM to exit: in-flight records, the last commit and "
-        "the producer's flush.",
+        "the producer's flush (leaving the group gets 5 s more).",
     )
     revoke_timeout_s: float = Field(
         10.0,
         gt=0,
-        description="How long a rebalance waits for the started records of revoked partitions "
-        "to finish.",
+        description="How long a rebalance waits for the records of revoked partitions up to "
+        "the highest one started (queued records above it are let go at once, and all of them "
+        "past this timeout).",
     )
     handler_max_attempts: int = Field(
         3, ge=1, description="Attempts of a raising route before its record becomes a dead letter."
