@@ -93,7 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     topics = commands.add_parser("topics", help="manage the processor's topics")
     topic_commands = topics.add_subparsers(dest="topics_command", required=True, metavar="COMMAND")
     ensure = topic_commands.add_parser(
-        "ensure", help="create missing topics, report differences", usage=SETTINGS_USAGE
+        "ensure",
+        help="create missing topics, report differences",
+        description="Create the topics the settings name (input, outputs, dead letters) when "
+        "missing, and report, without changing them, existing ones that differ.",
+        usage=SETTINGS_USAGE,
     )
     add_settings_flags(ensure)
     ensure.set_defaults(func=_ensure_topics)
