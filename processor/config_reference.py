@@ -40,8 +40,8 @@ SECTIONS = {
 INTRO = f"""\
 # Configuration
 
-<!-- Generated from processor/config.py by `{REGENERATE}`: edit the settings' descriptions
-there, then run it again. -->
+<!-- Generated from processor/config.py by `{REGENERATE}`:
+edit the settings' descriptions there, then run it again. -->
 
 Every setting is an environment variable `PROCESSOR_<NAME>` and a flag `--<name>` of every
 command that talks to the cluster (`run`, `topics ensure`, `produce`, `dlq`, `audit`,

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from processor.commands.cli import main
 from processor.commands.common import EXIT_USAGE, usage_error
@@ -208,6 +210,11 @@ def test_a_flag_argparse_refuses_is_one_line_naming_it_and_exit_2(
     assert done.value.code == EXIT_USAGE
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith(f"processor: error: {said}"), line
+
+
+@given(st.text())
+def test_a_usage_error_is_always_one_line(message: str) -> None:
+    assert len(usage_error(message).splitlines()) <= 1
 
 
 def test_a_usage_error_names_the_flag_without_argparses_words() -> None:
