@@ -12,6 +12,8 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from processor.logs import LogFormat, LogLevel
+
 ENV_PREFIX = "PROCESSOR_"
 # Settings that were replaced: naming the old one fails, rather than being silently ignored.
 RENAMED = {"workers": "concurrency"}
@@ -38,124 +40,288 @@ class Settings(BaseSettings):
     )
 
     # Where to read and write.
-    bootstrap_servers: str = Field("localhost:9092", min_length=1)
-    input_topic: str = Field("transactions", min_length=1, max_length=249)
-    group_id: str = Field("processor", min_length=1)
-    group_instance_id: str | None = Field(None, description="static membership id, e.g. pod name")
+    bootstrap_servers: str = Field(
+        "localhost:9092",
+        min_length=1,
+        description="Kafka bootstrap servers, host:port[,host:port].",
+    )
+    input_topic: str = Field(
+        "transactions", min_length=1, max_length=249, description="The topic to read."
+    )
+    group_id: str = Field("processor", min_length=1, description="The consumer group.")
+    group_instance_id: str | None = Field(
+        None,
+        description="Static membership id (e.g. the pod name), so that a restart does not "
+        "rebalance.",
+    )
     client_id: str | None = Field(
         None,
         min_length=1,
-        description="Kafka client id; default <group id>-<instance>-<process index>",
+        description="The Kafka client id brokers show (process i of several: <client id>-i); "
+        "unset: <group id>-<instance>-<process index>, the instance being the group instance "
+        "id, else the host name.",
     )
-    dlq_topic: str | None = Field(None, description="default: <input topic>.dlq")
-    pipeline: str = DEFAULT_PIPELINE
-    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    dlq_topic: str | None = Field(
+        None, description="The dead-letter topic; unset: <input topic>.dlq."
+    )
+    pipeline: str = Field(
+        DEFAULT_PIPELINE, description="The pipeline to run, as package.module:attribute."
+    )
+    auto_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest", description="Where a consumer group without committed offsets starts."
+    )
     isolation_level: IsolationLevel = Field(
-        "read_committed", description="what of a transactional producer's input is read"
+        "read_committed",
+        description="What is read of a transactional producer's records: read_committed leaves "
+        "out aborted transactions (the raw reads past undecodable records too), "
+        "read_uncommitted reads everything.",
     )
 
     # Backpressure and concurrency.
-    queue_max_records: int = Field(10_000, ge=1)
-    queue_max_bytes: int = Field(64 * 1024 * 1024, ge=1024)
-    queue_resume_ratio: float = Field(0.5, ge=0.0, lt=1.0)
+    queue_max_records: int = Field(
+        10_000,
+        ge=1,
+        description="Records a process holds between intake and commit before its intake pauses.",
+    )
+    queue_max_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="Bytes a process holds before its intake pauses (one poll's fetch may pass "
+        "it).",
+    )
+    queue_resume_ratio: float = Field(
+        0.5,
+        ge=0.0,
+        lt=1.0,
+        description="Intake resumes when both held counts fall to this share of their maximum.",
+    )
     concurrency: int = Field(
-        1000, ge=1, le=100_000, description="records being routed at once, per process"
+        1000,
+        ge=1,
+        le=100_000,
+        description="Records being routed at once, per process (an async route, or calls "
+        "waiting for a pool).",
     )
     ordering: Literal["key", "partition", "none"] = Field(
-        "key", description="what never overlaps and finishes in input order"
+        "key",
+        description="What never overlaps and finishes in input order: records of one key, of "
+        "one partition, or nothing.",
     )
     executor_workers: int = Field(
-        0, ge=0, le=4096, description="pool size of a thread or process executor; 0: the default"
+        0,
+        ge=0,
+        le=4096,
+        description="Pool size of a thread or process executor; 0: 32 threads, or one process "
+        "per CPU.",
     )
-    batch_max_records: int = Field(100, ge=1, le=100_000, description="records per route_many")
+    batch_max_records: int = Field(
+        100, ge=1, le=100_000, description="Records per route_many call."
+    )
     batch_max_wait_ms: int = Field(
-        50, ge=0, description="how long a route_many batch may wait to fill"
+        50, ge=0, description="How long a route_many batch may wait to fill, in milliseconds."
     )
     processes: int = Field(
-        0, ge=0, le=256, description="consumer processes, each a group member; 0: one per CPU"
+        0,
+        ge=0,
+        le=256,
+        description="Consumer processes of this instance, each a group member; 0: one per CPU "
+        "the container may use.",
     )
 
     # Delivery, commits, retries and shutdown.
     guarantee: Literal["at-least-once", "exactly-once"] = Field(
         "at-least-once",
-        description="exactly-once: outputs, dead letters and offsets commit in one transaction",
+        description="With exactly-once, each input partition's outputs, dead letters and offset "
+        "commit go in one transaction.",
     )
     transaction_max_records: int = Field(
-        5000, ge=1, description="exactly-once: records written before a transaction commits early"
+        5000,
+        ge=1,
+        description="Exactly-once: writes after which a partition's transaction commits without "
+        "waiting for commit_interval_ms.",
     )
-    commit_interval_ms: int = Field(1000, ge=10)
-    shutdown_timeout_s: float = Field(30.0, gt=0)
-    revoke_timeout_s: float = Field(10.0, gt=0)
-    handler_max_attempts: int = Field(3, ge=1)
+    commit_interval_ms: int = Field(
+        1000, ge=10, description="How often acknowledged offsets are committed, in milliseconds."
+    )
+    shutdown_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Bounds a stop from SIGTERM to exit: in-flight records, the last commit and "
+        "the producer's flush (leaving the group gets 5 s more).",
+    )
+    revoke_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="How long a rebalance waits for the records of revoked partitions up to "
+        "the highest one started (queued records above it are let go at once, and all of them "
+        "past this timeout).",
+    )
+    handler_max_attempts: int = Field(
+        3, ge=1, description="Attempts of a raising route before its record becomes a dead letter."
+    )
     route_timeout_s: float = Field(
-        30.0, gt=0, description="time limit of one route call (or route_many batch); then it failed"
+        30.0,
+        gt=0,
+        description="Time limit of one route call (or route_many batch) in any executor; a call "
+        "over it is a failed attempt.",
     )
     startup_timeout_s: float = Field(
-        60.0, gt=0, description="wait this long for the cluster and every topic, then exit 4"
+        60.0,
+        gt=0,
+        description="How long start-up waits for the cluster and every topic before exiting "
+        "with status 4.",
     )
-    retry_backoff_s: float = Field(0.2, gt=0)
-    retry_backoff_max_s: float = Field(10.0, gt=0)
+    retry_backoff_s: float = Field(
+        0.2,
+        gt=0,
+        description="First back-off of handler and write retries (exponential, jittered).",
+    )
+    retry_backoff_max_s: float = Field(
+        10.0, gt=0, description="Longest back-off of handler and write retries."
+    )
 
     # The dead-letter flood guard (1.0 turns it off).
-    dlq_max_ratio: float = Field(0.5, gt=0.0, le=1.0)
-    dlq_window: int = Field(1000, ge=1)
+    dlq_max_ratio: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="Halt when more than this share of the last dlq_window records are dead "
+        "letters; 1.0: never.",
+    )
+    dlq_window: int = Field(
+        1000, ge=1, description="How many recent records the dead-letter ratio counts."
+    )
 
     # Kafka clients.
-    max_poll_interval_ms: int = Field(300_000, ge=1000)
-    session_timeout_ms: int = Field(45_000, ge=1000)
-    heartbeat_interval_ms: int = Field(3_000, ge=100)
+    max_poll_interval_ms: int = Field(
+        300_000,
+        ge=1000,
+        description="The consumer's max.poll.interval.ms, also its rebalance timeout.",
+    )
+    session_timeout_ms: int = Field(
+        45_000, ge=1000, description="The consumer's session.timeout.ms (group liveness)."
+    )
+    heartbeat_interval_ms: int = Field(
+        3_000, ge=100, description="The consumer's heartbeat.interval.ms (group liveness)."
+    )
     # Below Kafka's 1 MiB: smaller fetches decode into fewer live objects at once, which
     # measured 15-20 MiB less peak RSS per process with the same drain rate (bench/README.md).
-    max_partition_fetch_bytes: int = Field(256 * 1024, ge=1024)
-    fetch_max_bytes: int = Field(16 * 1024 * 1024, ge=1024)
-    producer_batch_bytes: int = Field(512 * 1024, ge=1024)
-    producer_linger_ms: int = Field(0, ge=0)
-    producer_request_timeout_ms: int = Field(30_000, ge=1000)
-    max_request_size: int = Field(1024 * 1024, ge=1024)
-    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "none"
+    max_partition_fetch_bytes: int = Field(
+        256 * 1024, ge=1024, description="Largest fetch from one partition."
+    )
+    fetch_max_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest fetch response over all partitions."
+    )
+    producer_batch_bytes: int = Field(
+        512 * 1024, ge=1024, description="Largest batch written to one partition at a time."
+    )
+    producer_linger_ms: int = Field(
+        0, ge=0, description="How long the producer waits for a batch to fill, in milliseconds."
+    )
+    producer_request_timeout_ms: int = Field(
+        30_000,
+        ge=1000,
+        description="The producer's request timeout (a failed write is retried).",
+    )
+    max_request_size: int = Field(
+        1024 * 1024, ge=1024, description="Largest produce request, in bytes."
+    )
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        "none",
+        description="Codec of the outputs and dead letters (every codec is installed for reading).",
+    )
 
     # Security, passed through to aiokafka.
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    ssl_cafile: Path | None = None
-    ssl_certfile: Path | None = None
-    ssl_keyfile: Path | None = None
-    ssl_password: SecretStr | None = None
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How clients connect to the brokers."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="The SASL mechanism; required with a SASL_* security protocol."
+    )
+    sasl_username: str | None = Field(None, description="The SASL user name.")
+    sasl_password: SecretStr | None = Field(
+        None,
+        description="The SASL password; give it in the environment, not as a flag.",
+    )
+    ssl_cafile: Path | None = Field(
+        None, description="PEM file of the certificate authorities to trust."
+    )
+    ssl_certfile: Path | None = Field(None, description="PEM file of the client certificate.")
+    ssl_keyfile: Path | None = Field(None, description="PEM file of the client's private key.")
+    ssl_password: SecretStr | None = Field(
+        None,
+        description="Password of the private key; give it in the environment, not as a flag.",
+    )
 
     # Topics, for `processor topics ensure` (retention -1: keep forever).
-    topic_partitions: int = Field(4, ge=1)
-    topic_replication_factor: int = Field(1, ge=1)
-    topic_retention_ms: int = Field(7 * DAY_MS, ge=-1, description="input and output topics")
-    dlq_retention_ms: int = Field(30 * DAY_MS, ge=-1, description="the dead-letter topic")
+    topic_partitions: int = Field(
+        4, ge=1, description="Partitions of the topics processor topics ensure creates."
+    )
+    topic_replication_factor: int = Field(
+        1, ge=1, description="Replication factor of the topics processor topics ensure creates."
+    )
+    topic_retention_ms: int = Field(
+        7 * DAY_MS,
+        ge=-1,
+        description="retention.ms of the input and output topics processor topics ensure "
+        "creates; -1: forever.",
+    )
+    dlq_retention_ms: int = Field(
+        30 * DAY_MS,
+        ge=-1,
+        description="retention.ms of the dead-letter topic processor topics ensure creates; -1: "
+        "forever.",
+    )
 
     # Metrics and health over HTTP (port 0 turns the server off), and the periodic summary line.
-    http_host: str = Field("0.0.0.0", min_length=1)
-    http_port: int = Field(8080, ge=0, le=65535, description="/metrics, /healthz, /readyz; 0: off")
-    http_unix_socket: Path | None = Field(
-        None, description="serve HTTP on this Unix socket instead of http_host:http_port"
+    http_host: str = Field(
+        "0.0.0.0",
+        min_length=1,
+        description="Address where /metrics, /healthz and /readyz are served.",
     )
-    summary_interval_s: float = Field(30.0, ge=0, description="summary log line; 0: off")
+    http_port: int = Field(
+        8080,
+        ge=0,
+        le=65535,
+        description="Port of /metrics, /healthz and /readyz; 0 turns the server off.",
+    )
+    http_unix_socket: Path | None = Field(
+        None, description="Serve HTTP on this Unix socket instead of http_host and http_port."
+    )
+    summary_interval_s: float = Field(
+        30.0, ge=0, description="Seconds between summary log lines; 0: none."
+    )
 
     # `processor archive`: when a file rolls, how much it may hold in memory, how it compresses.
-    archive_file_max_records: int = Field(100_000, ge=1, description="records per archive file")
+    archive_file_max_records: int = Field(
+        100_000, ge=1, description="processor archive: records per file."
+    )
     archive_file_max_bytes: int = Field(
-        64 * 1024 * 1024, ge=1024, description="record bytes (key, value, headers) per file"
+        64 * 1024 * 1024,
+        ge=1024,
+        description="processor archive: bytes of records (key, value, headers) per file.",
     )
     archive_file_max_age_s: float = Field(
-        300.0, gt=0, description="seconds a file stays open from its first record"
+        300.0,
+        gt=0,
+        description="processor archive: seconds a file stays open after its first record.",
     )
     archive_max_held_bytes: int = Field(
         256 * 1024 * 1024,
         ge=1024,
-        description="bytes of records held (with their overhead) before the archive pauses",
+        description="processor archive: bytes of records held in memory (each record's object "
+        "overhead counted) before every partition pauses.",
     )
-    archive_compression: Literal["zstd", "snappy", "none"] = "zstd"
+    archive_compression: Literal["zstd", "snappy", "none"] = Field(
+        "zstd", description="processor archive: the Parquet files' codec."
+    )
 
     # Logging.
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: LogLevel = Field("info", description="The least severe log level written.")
+    log_format: LogFormat = Field(
+        "auto",
+        description="Log lines as JSON or for a person; auto: JSON unless stderr is a terminal.",
+    )
 
     @property
     def dead_letter_topic(self) -> str:

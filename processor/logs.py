@@ -7,7 +7,7 @@ import os
 import re
 import sys
 import time
-from typing import Literal, TypeAlias
+from typing import Literal, TextIO, TypeAlias, TypeGuard, cast, get_args
 
 import structlog
 
@@ -17,6 +17,7 @@ MAX_CAUSES = 1000
 LIBRARY_LOG_INTERVAL_S = 30.0
 
 LogFormat: TypeAlias = Literal["auto", "json", "console"]
+LogLevel: TypeAlias = Literal["debug", "info", "warning", "error"]
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -24,6 +25,25 @@ _LEVELS = {
     "warning": logging.WARNING,
     "error": logging.ERROR,
 }
+
+
+class _Stderr:
+    """``sys.stderr`` as it is at each write, not as it was when logging was configured: whoever
+    swaps it later (a test's capture, an embedding program) gets the lines, and a stream closed
+    since is never written to."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+STDERR = _Stderr()
+
+
+def is_level(text: str) -> TypeGuard[LogLevel]:
+    return text in get_args(LogLevel)
 
 
 def uses_json(fmt: LogFormat) -> bool:
@@ -35,7 +55,7 @@ def logging_configured() -> bool:
     return structlog.is_configured()
 
 
-def configure_logging(level: str = "info", fmt: LogFormat = "auto") -> None:
+def configure_logging(level: LogLevel = "info", fmt: LogFormat = "auto") -> None:
     """Send structlog output to stderr, as JSON or for humans, at ``level`` and above.
 
     The standard library's records (aiokafka's) become the same lines, with the same keys plus
@@ -57,7 +77,7 @@ def configure_logging(level: str = "info", fmt: LogFormat = "auto") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         # One write per line (print() may make two): the processes of one instance share stderr,
         # and their lines must not interleave.
-        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.WriteLoggerFactory(file=cast(TextIO, STDERR)),
         cache_logger_on_first_use=True,
     )
     _route_standard_logging(shared, renderer, level)
@@ -68,7 +88,7 @@ def _route_standard_logging(
 ) -> None:
     # aiokafka logs through the standard library; keep its warnings, in the same stream and form,
     # and one line per cause per interval.
-    handler = logging.StreamHandler(sys.stderr)  # one write per record
+    handler = logging.StreamHandler(STDERR)  # one write per record
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],

@@ -44,7 +44,9 @@ def register(commands: Any) -> None:
         "transactions.dlq --to /data/archive --once",
         usage="%(prog)s TOPIC... --to DIR [--group GROUP] [--once] [settings]",
     )
-    parser.add_argument("topics", nargs="+", metavar="TOPIC", type=topic_name)
+    parser.add_argument(
+        "topics", nargs="+", metavar="TOPIC", type=topic_name, help="the topics to archive"
+    )
     parser.add_argument(
         "--to", required=True, metavar="DIR", type=target,
         help="a folder, or a filesystem URL pyarrow or fsspec can open (s3://bucket/prefix)",

@@ -18,6 +18,7 @@ from processor.commands.common import (
     given_settings,
     pipeline_of,
     requested_format,
+    requested_level,
     settings_from,
     settings_only,
 )
@@ -37,6 +38,8 @@ FORCE_AFTER_S = 1.0
 # How often a supervised process checks that its supervisor is still there.
 ORPHAN_CHECK_S = 0.5
 
+# Short, so that the usage line stays readable; --help lists every setting.
+SETTINGS_USAGE = "%(prog)s [settings]"
 # Modules that add subcommands: each has ``register(commands)`` taking the subparsers object.
 COMMAND_MODULES = (broker, produce, dlq, audit, archive)
 
@@ -44,6 +47,9 @@ COMMAND_MODULES = (broker, produce, dlq, audit, archive)
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Every command's logs, its own and the Kafka client's, as `run`'s: JSON lines when JSON is
+    # selected. Settings are read later, so an invalid one is reported in this format too.
+    configure_logging(requested_level(args), requested_format(args))
     try:
         code: int = args.func(args)
     except KeyboardInterrupt:
@@ -73,7 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="processor", description="At-least-once Kafka stream processor.")
     parser.add_argument("--version", action="version", version=version_line())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = commands.add_parser("run", help="run the processor in the foreground")
+    run = commands.add_parser(
+        "run",
+        help="run the processor in the foreground",
+        description="Run the processor in the foreground; SIGTERM or Ctrl-C drains and stops it.",
+        usage=SETTINGS_USAGE,
+    )
     add_settings_flags(run)
     # Set by the supervisor on the processes it starts (instance.supervisor); not for users.
     run.add_argument("--process-index", type=int, help=argparse.SUPPRESS)
@@ -81,7 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
     topics = commands.add_parser("topics", help="manage the processor's topics")
     topic_commands = topics.add_subparsers(dest="topics_command", required=True, metavar="COMMAND")
-    ensure = topic_commands.add_parser("ensure", help="create missing topics, report differences")
+    ensure = topic_commands.add_parser(
+        "ensure",
+        help="create missing topics, report differences",
+        description="Create the topics the settings name (input, outputs, dead letters) when "
+        "missing, and report, without changing them, existing ones that differ.",
+        usage=SETTINGS_USAGE,
+    )
     add_settings_flags(ensure)
     ensure.set_defaults(func=_ensure_topics)
     for module in COMMAND_MODULES:

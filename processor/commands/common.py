@@ -17,7 +17,8 @@ from processor.config import (
     load_settings,
     unknown_variables,
 )
-from processor.logs import LogFormat
+from processor.config_reference import flag_help, setting_docs
+from processor.logs import LogFormat, LogLevel, get_logger, is_level, uses_json
 from processor.pipeline import PipelineLike, load_pipeline
 
 EXIT_USAGE = 2
@@ -29,11 +30,20 @@ SEND_CHUNK = 1000
 QUOTED = re.compile(rf"'([^']{{{ECHO_MAX_CHARS}}})[^']+'")
 
 
+# argparse names the option it complains about as "argument --flag/-f: ".
+ARGUMENT = re.compile(r"\bargument ([^\s:/]+)(?:/[^\s:]+)?: ")
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, with long values cut when an error echoes them."""
+    """argparse, whose usage errors are one line naming the flag, long values cut."""
 
     def error(self, message: str) -> NoReturn:
-        super().error(QUOTED.sub(r"'\1…'", message))
+        self.exit(EXIT_USAGE, f"processor: error: {usage_error(message)}\n")
+
+
+def usage_error(message: str) -> str:
+    """argparse's error message as the one line shown: ``--flag: problem``."""
+    return " ".join(ARGUMENT.sub(r"\1: ", QUOTED.sub(r"'\1…'", message)).split())
 
 
 def seconds(text: str) -> float:
@@ -50,13 +60,9 @@ def seconds(text: str) -> float:
 def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     """One ``--flag`` per setting; a flag given on the command line beats the environment."""
     group = parser.add_argument_group("settings (each also PROCESSOR_<NAME> in the environment)")
-    for name, field in Settings.model_fields.items():
-        default = field.default if field.default is not None else "unset"
+    for doc in setting_docs():
         group.add_argument(
-            "--" + name.replace("_", "-"),
-            dest=f"setting_{name}",
-            metavar="VALUE",
-            help=f"{field.description or ''} (default: {default})".strip(),
+            doc.flag, dest=f"setting_{doc.name}", metavar="VALUE", help=flag_help(doc)
         )
 
 
@@ -72,8 +78,12 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
 def settings_from(args: argparse.Namespace) -> tuple[Settings, PipelineLike]:
     """The settings, and the pipeline they name; a misspelt variable is a warning line."""
     settings = settings_only(args)
+    json_logs = uses_json(settings.log_format)
     for line in unknown_variables(os.environ):
-        print(f"processor: warning: {line}", file=sys.stderr)
+        if json_logs:
+            get_logger("processor.commands").warning("unknown_setting", problem=line)
+        else:
+            print(f"processor: warning: {line}", file=sys.stderr)
     return settings, pipeline_of(settings)
 
 
@@ -87,6 +97,12 @@ def pipeline_of(settings: Settings) -> PipelineLike:
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     return load_pipeline(settings.pipeline, settings)
+
+
+def requested_level(args: argparse.Namespace) -> LogLevel:
+    """The log level asked for by flag or environment; ``info`` when it is no level."""
+    given = getattr(args, "setting_log_level", None) or os.environ.get(ENV_PREFIX + "LOG_LEVEL")
+    return given if given is not None and is_level(given) else "info"
 
 
 def requested_format(args: argparse.Namespace) -> LogFormat:

@@ -10,7 +10,7 @@ import asyncio
 import json
 import sys
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 from processor import headers as h
 from processor.commands.common import add_settings_flags, settings_from
@@ -30,6 +30,7 @@ from processor.commands.dlq_read import read_one, select
 from processor.commands.replay import send_back
 from processor.commands.scan import UnknownTopicError
 from processor.config import Settings, echoed
+from processor.engine.deadletter import Stage
 
 EXAMPLES = {
     "list": "processor dlq list --stage validate --since 2026-11-22T00:00:00Z --limit 20",
@@ -77,7 +78,9 @@ def register(commands: Any) -> None:
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stage", choices=["decode", "validate", "route", "handler"])
+    parser.add_argument(
+        "--stage", choices=get_args(Stage), help="where the record failed (dlq.error.stage)"
+    )
     parser.add_argument("--error-class", help="e.g. ValidationError")
     parser.add_argument("--source-partition", type=count, help="input partition")
     parser.add_argument("--since", type=rfc3339, help="failed at or after (RFC 3339)")
@@ -90,7 +93,9 @@ def _add_options(name: str, parser: argparse.ArgumentParser) -> None:
     if name in ("list", "show", "stats"):
         parser.add_argument("--json", action="store_true", help="JSON for scripts")
     if name == "stats":
-        parser.add_argument("--bucket", choices=sorted(BUCKETS), default="1h")
+        parser.add_argument(
+            "--bucket", choices=sorted(BUCKETS), default="1h", help="counts per this much time"
+        )
     if name == "replay":
         parser.add_argument("--to", help="topic to send to (default: each record's source topic)")
         parser.add_argument("--dry-run", action="store_true", help="show what would be sent")

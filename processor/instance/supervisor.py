@@ -35,10 +35,10 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal, NoReturn
+from typing import NoReturn
 
 from processor.instance.endpoints import Answer, fetch, merge_metrics
-from processor.logs import configure_logging, get_logger
+from processor.logs import LogFormat, LogLevel, configure_logging, get_logger
 from processor.telemetry.http import (
     HEALTH_PATH,
     METRICS_CONTENT_TYPE,
@@ -67,8 +67,8 @@ class Plan:
     http_port: int = 0
     http_unix_socket: str | None = None
     group_instance_id: str | None = None
-    log_level: str = "info"
-    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: LogLevel = "info"
+    log_format: LogFormat = "auto"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

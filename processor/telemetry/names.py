@@ -1,7 +1,7 @@
 """Every metric the processor exposes, named once: its name, type, help and labels.
 
 The collector builds its families from these, the supervisor adds ``PROCESS_UP`` to the merged
-scrape, and the tests check the scrape and the README's table against ``PROCESS_METRICS``.
+scrape, and the tests check the scrape and docs/operating.md's tables against ``PROCESS_METRICS``.
 Nothing here imports the engine, so the supervisor may use it.
 """
 

@@ -1,4 +1,4 @@
-"""The README's analysis recipes, run as written on the archive of the end-to-end test.
+"""docs/archive.md's analysis recipes, run as written on the archive of the end-to-end test.
 
 The recipes name the topics ``transactions.*`` under ``archive/``; the test's archive is copied
 there under those names (the test's topics are its own), and the pyarrow recipe's day is the
@@ -22,15 +22,15 @@ import pytest
 from tests.archive.conftest import RECORDS, Archived
 from tests.archive.support import main_files, read_files
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "archive.md"
 
 
 def recipes() -> list[tuple[str, str]]:
-    """(language, code) of each fenced block of the README's analysis recipes."""
-    text = README.read_text()
-    section = text[
-        text.index("**Analysis recipes**") : text.index("\n## ", text.index("## Archive"))
-    ]
+    """(language, code) of each fenced block of the page's analysis recipes."""
+    text = PAGE.read_text()
+    start = text.index("## Analysis recipes")
+    end = text.find("\n## ", start)
+    section = text[start : end if end != -1 else len(text)]
     return re.findall(r"```(sql|python)\n(.*?)```", section, flags=re.DOTALL)
 
 
@@ -48,7 +48,7 @@ def workspace(archived: Archived, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     return tmp_path / "archive"
 
 
-def test_the_readme_has_the_three_recipes() -> None:
+def test_the_page_has_the_three_recipes() -> None:
     assert [language for language, _ in recipes()] == ["sql", "sql", "python"]
 
 

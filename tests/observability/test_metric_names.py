@@ -1,4 +1,4 @@
-"""The metric names, one place: the collector exposes exactly them, the README lists exactly them.
+"""The metric names, one place: the collector exposes exactly them, the docs list exactly them.
 
 The collector reads a stand-in for the engine's view (telemetry depends on the view alone), so
 this needs no broker; ``test_endpoints`` scrapes a real processor.
@@ -23,7 +23,7 @@ from processor.telemetry.health import LoopLagProbe
 from processor.telemetry.metrics import ProcessorCollector
 from processor.telemetry.names import ARCHIVE_METRICS, PROCESS_METRICS, PROCESS_UP
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+OPERATING = Path(__file__).resolve().parents[2] / "docs" / "operating.md"
 
 
 @dataclass
@@ -82,9 +82,9 @@ def test_every_name_is_unique() -> None:
 
 
 def readme_metric_names() -> set[str]:
-    """Every ``processor_*`` name in the first column of the README's metrics table."""
+    """Every ``processor_*`` name in the first column of docs/operating.md's metrics tables."""
     names: set[str] = set()
-    for line in README.read_text().splitlines():
+    for line in OPERATING.read_text().splitlines():
         cells = line.split("|")
         if len(cells) > 2 and "processor_" in cells[1]:
             names.update(re.findall(r"`(processor_[a-z_]+)", cells[1]))

@@ -11,8 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from processor.commands.common import EXIT_USAGE
+from processor.commands.cli import main
+from processor.commands.common import EXIT_USAGE, usage_error
 from processor.commands.failures import EXIT_UNAVAILABLE
 from processor.config import Settings
 from tests.conftest import free_ports
@@ -151,9 +154,7 @@ def test_a_timeout_must_be_finite(flag: str, value: str) -> None:
 def test_a_long_value_is_cut_when_echoed(argv: list[str]) -> None:
     done = processor(*argv)
     assert done.returncode == EXIT_USAGE, done.stderr
-    error = done.stderr.splitlines()[-1]  # argparse's own errors come after a short usage line
-    assert len(error) <= MAX_LINE_CHARS, error[:1000]
-    assert "…" in error
+    assert "…" in one_line(done)
 
 
 def test_a_long_value_in_the_environment_is_cut_too() -> None:
@@ -179,3 +180,44 @@ def test_run_logs_the_misspelt_variable_as_a_json_warning(closed_port: str) -> N
     unknown = [e for e in events if e["event"] == "unknown_setting"]
     assert len(unknown) == 1, events
     assert "did you mean PROCESSOR_INPUT_TOPIC?" in unknown[0]["problem"]
+
+
+# Flags argparse refuses: one line naming the flag, in every command, and exit status 2.
+USAGE_ERRORS = [
+    (["run", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    (["topics", "ensure", "extra"], "unrecognized arguments: extra"),
+    (["produce"], "the following arguments are required: FILE"),
+    (["produce", SAMPLE, "--rate", "fast"], "--rate: expected a finite number, 0 or more"),
+    (["dlq", "list", "--limit", "x"], "--limit: expected a whole number, 0 or more, got 'x'"),
+    (["dlq", "show", "x"], "offset: expected a whole number, 0 or more, got 'x'"),
+    (["dlq", "stats", "--bucket", "5m"], "--bucket: invalid choice: '5m'"),
+    (["dlq", "replay", "--since", "May"], "--since: expected an RFC 3339 time"),
+    (["audit", "--isolation", "x"], "--isolation: invalid choice: 'x'"),
+    (["archive", "t"], "the following arguments are required: --to"),
+    (["broker", "up", "--port", "x"], "--port: invalid int value: 'x'"),
+    (["broker", "status", "--nodes", "0"], "--nodes: "),
+    (["nosuch"], "COMMAND: invalid choice: 'nosuch'"),
+    ([], "the following arguments are required: COMMAND"),
+]
+
+
+@pytest.mark.parametrize(("argv", "said"), USAGE_ERRORS, ids=lambda v: " ".join(v) or "-")
+def test_a_flag_argparse_refuses_is_one_line_naming_it_and_exit_2(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == EXIT_USAGE
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"processor: error: {said}"), line
+
+
+@given(st.text())
+def test_a_usage_error_is_always_one_line(message: str) -> None:
+    assert len(usage_error(message).splitlines()) <= 1
+
+
+def test_a_usage_error_names_the_flag_without_argparses_words() -> None:
+    message = "argument --rate/-r: invalid float value: 'x'"
+    assert usage_error(message) == "--rate: invalid float value: 'x'"
+    assert usage_error("argument OFFSET: bad\nvalue") == "OFFSET: bad value"

@@ -1,4 +1,4 @@
-"""The README's "Your own pipeline" example and its test run as written."""
+"""docs/pipelines.md's "Your own pipeline" example and its test run as written."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ import pytest
 
 from processor.pipeline import load_pipeline
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "pipelines.md"
 
 
 def python_blocks() -> list[str]:
-    text = README.read_text()
-    section = text[text.index("## Your own pipeline") : text.index("## Dead letters")]
+    text = PAGE.read_text()
+    start = text.index("## Your own pipeline")
+    section = text[start : text.index("\n## ", start)]
     return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
 
 
@@ -37,12 +38,12 @@ def myapp(tmp_path: Path) -> Iterator[Path]:
             del sys.modules[name]
 
 
-def test_the_readme_pipeline_and_its_test_run_as_written(myapp: Path) -> None:
+def test_the_documented_pipeline_and_its_test_run_as_written(myapp: Path) -> None:
     module = importlib.import_module("myapp.orders")
     assert load_pipeline("myapp.orders:pipeline") is module.pipeline
     [test_code] = [block for block in python_blocks() if "run_pipeline(" in block]
     namespace: dict[str, object] = {}
-    exec(compile(test_code, "README.md", "exec"), namespace)
+    exec(compile(test_code, str(PAGE), "exec"), namespace)
     tests = [value for name, value in namespace.items() if name.startswith("test_")]
     assert tests
     for test in tests:
