@@ -1,15 +1,21 @@
-"""``processor status --watch`` with stdout not a terminal: one snapshot per interval, no escape
-codes, and Ctrl-C ends it with exit 0. Run as operators run it, stopped by SIGINT."""
+"""``processor status --watch``: with stdout not a terminal, one snapshot per interval and no
+escape codes; on a terminal (a pseudo-terminal here), redrawn in place; Ctrl-C ends it with exit
+0. Run as operators run it, stopped by SIGINT."""
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
+import pty
 import re
+import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 
 from processor.config import Settings
@@ -74,3 +80,31 @@ def test_watch_without_a_terminal_prints_snapshots_without_escape_codes(
     snapshots = [s for s in out.split("\n\n\n") if s.strip()]
     assert len(snapshots) >= SNAPSHOTS
     assert all(s.lstrip("\n").startswith(f"group {settings.group_id}: ") for s in snapshots)
+
+
+def test_watch_on_a_terminal_redraws_in_place(settings: Settings) -> None:
+    processed(settings)
+    main_fd, terminal_fd = pty.openpty()
+    fcntl.ioctl(terminal_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+    env = {**{k: v for k, v in os.environ.items() if k != "COLUMNS"}, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "processor", "status", "--watch", str(INTERVAL_S),
+               *flags(settings)]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=terminal_fd)
+    os.close(terminal_fd)
+    out = b""
+    deadline = time.monotonic() + 60
+    while out.count(b"total lag") < SNAPSHOTS:
+        assert time.monotonic() < deadline, out
+        ready, _, _ = select.select([main_fd], [], [], 1)
+        if ready:
+            out += os.read(main_fd, 65536)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 0
+    os.close(main_fd)
+    text = out.decode()
+    assert text.startswith("\x1b[2J\x1b[H")  # cleared once, then each frame from the top
+    assert text.count("\x1b[H") >= SNAPSHOTS
+    frame = text.split("\x1b[H")[1]
+    lines = frame.replace("\r", "").split("\x1b[K\n")
+    assert lines[0].startswith(f"group {settings.group_id}: ")
+    assert max(len(line) for line in lines if "\x1b" not in line) <= 100
