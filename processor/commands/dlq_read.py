@@ -65,7 +65,11 @@ async def newest(
     settings: Settings, wanted: Filter, tail: int = 0, ends: dict[int, int] | None = None
 ) -> list[DeadLetter]:
     """The newest ``tail`` dead letters ``wanted`` matches (0: all), newest first; ``ends``
-    gets where the read of each partition ended (where a follow goes on)."""
+    gets where the read of each partition ended (where a follow goes on).
+
+    The whole topic is read: the last N offsets of a partition may hold fewer than N records
+    (transaction markers, aborted records), so no shorter read is sure to hold the newest N.
+    """
     kept = Newest(tail)
     records = cast(AsyncGenerator[Any, None], scan(settings, settings.dead_letter_topic, ends))
     async with contextlib.aclosing(records):

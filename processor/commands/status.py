@@ -61,7 +61,7 @@ def _run(args: argparse.Namespace) -> int:
     settings = settings_only(args)
     group = args.group or settings.group_id
     # The processor's own group: its input topic is shown whole, and must exist.
-    topics = [] if args.group else [settings.input_topic]
+    topics = [settings.input_topic] if group == settings.group_id else []
     try:
         return asyncio.run(_status(settings, group, topics, args.json, args.watch, sys.stdout))
     except KeyboardInterrupt:

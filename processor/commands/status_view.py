@@ -132,8 +132,12 @@ def as_text(status: GroupStatus, width: int | None = None) -> str:
         + (f" ({_iso(last)})" if last else " (no commit carries its time)"),
         f"end offsets: {END_MEANING[status.isolation]} ({status.isolation})",
     ]
-    members = table(
-        [_member_row(m) for m in status.group.members], MEMBERS_HEADER, width, MEMBERS_CUT_FIRST
+    members = (
+        table(
+            [_member_row(m) for m in status.group.members], MEMBERS_HEADER, width, MEMBERS_CUT_FIRST
+        )
+        if status.group.members
+        else "no members"
     )
     partitions = table(
         [_partition_row(status, p) for p in status.partitions],

@@ -62,6 +62,10 @@ def test_without_a_time_in_any_commit_the_age_is_unknown() -> None:
     assert "last commit: unknown (no commit carries its time)" in as_text(found, 100)
 
 
+def test_a_group_without_members_says_so_instead_of_an_empty_table() -> None:
+    assert "\n\nno members\n\n" in as_text(status(PartitionStatus("t", 0, 5, None, 5)), 80)
+
+
 def test_the_partitions_name_their_owner_and_the_members_their_partitions() -> None:
     member = Member("c-1-uuid", "c-1", "10.0.0.1", "pod-1", (("t", 0), ("t", 1)))
     found = status(PartitionStatus("t", 0, 1, None, 2), PartitionStatus("t", 2, 1, None, 2),
