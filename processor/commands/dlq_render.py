@@ -15,6 +15,7 @@ from processor.commands.deadletters import (
     count_by_class,
     embedded,
     header_value,
+    in_base64,
     printable,
     shown,
 )
@@ -67,16 +68,27 @@ class FollowLayout:
 
 def json_line(letter: DeadLetter) -> str:
     """One dead letter's summary with its key and value, as one line of JSON."""
-    return _dumped(_with_data(letter, letter.summary())) + "\n"
+    try:
+        return _dumped(_with_data(letter, letter.summary())) + "\n"
+    except (ValueError, RecursionError):  # a value nested to the limit, one level deeper here
+        return _dumped(_with_data(letter, letter.summary(), as_bytes=True)) + "\n"
 
 
-def _with_data(letter: DeadLetter, document: dict[str, Any]) -> dict[str, Any]:
-    """``document`` with the key and value as JSON values where they are JSON, else base64
-    (``key_encoding``/``value_encoding`` say which, so ``{"base64": ...}`` stays unambiguous)."""
-    key, key_encoding = embedded(letter.key)
-    value, value_encoding = embedded(letter.value)
+def _with_data(
+    letter: DeadLetter, document: dict[str, Any], as_bytes: bool = False
+) -> dict[str, Any]:
+    """``document`` with the key and value as JSON values where they are JSON, else (or with
+    ``as_bytes``) base64; ``key_encoding``/``value_encoding`` say which, so that a JSON value
+    ``{"base64": ...}`` is never mistaken for bytes."""
+    key, key_encoding = in_base64_form(letter.key) if as_bytes else embedded(letter.key)
+    value, value_encoding = in_base64_form(letter.value) if as_bytes else embedded(letter.value)
     return {**document, "key": key, "key_encoding": key_encoding, "value": value,
             "value_encoding": value_encoding}  # fmt: skip
+
+
+def in_base64_form(data: bytes | None) -> tuple[Any, str | None]:
+    """``data`` as ``embedded`` gives bytes that are not JSON."""
+    return (None, None) if data is None else (in_base64(data), "base64")
 
 
 def _dumped(document: dict[str, Any]) -> str:
@@ -100,9 +112,10 @@ def _whole_json(letter: DeadLetter) -> str:
     try:
         return _dumped(document)
     except (ValueError, RecursionError):
-        # Errors nested almost as deep as the parser allows are deeper still inside the document;
-        # their raw text is kept under "dlq" all the same.
-        return _dumped({**document, "validation_errors": []})
+        # Errors, key or value nested almost as deep as the parser allows are deeper still
+        # inside the document: the errors' raw text is kept under "dlq", the bytes in base64.
+        plain = _with_data(letter, document, as_bytes=True)
+        return _dumped({**plain, "validation_errors": []})
 
 
 def _whole_text(letter: DeadLetter) -> str:

@@ -7,12 +7,14 @@ import base64
 import json
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from processor import headers as h
+from processor.commands import dlq_render
 from processor.commands.deadletters import DeadLetter, embedded
 from processor.commands.dlq import place
 from processor.commands.dlq_read import Newest, recency
@@ -137,3 +139,20 @@ def test_a_follow_lays_out_columns_once_and_every_later_row_fits() -> None:
     assert all(text_width(line.rstrip("\n")) <= 100 for line in lines)
     starts = [line.index("validate") for line in lines[1:]]
     assert starts[0] == starts[1] == lines[0].index("STAGE")
+
+
+def test_a_value_too_deep_to_write_inside_the_document_falls_back_to_base64(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = dlq_render._dumped
+
+    def deep(document: dict[str, Any]) -> str:
+        if document["value_encoding"] == "json":  # as json.dumps at the nesting limit
+            raise RecursionError
+        return real(document)
+
+    monkeypatch.setattr(dlq_render, "_dumped", deep)
+    for text in (json_line(letter()), whole(letter(), as_json=True)):
+        document = json.loads(text)
+        assert document["value"] == {"base64": base64.b64encode(b'{"a": 1}').decode()}
+        assert document["value_encoding"] == "base64"
