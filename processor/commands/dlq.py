@@ -145,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
 
 # argparse types: their messages follow "argument --option:" in the one-line usage error.
 def count(text: str) -> int:
-    if not text.isdigit():
+    if not _digits(text):
         raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, got {echoed(text)}")
     return int(text)
 
@@ -153,10 +153,15 @@ def count(text: str) -> int:
 def place(text: str) -> tuple[int | None, int]:
     """``P/OFFSET`` as ``dlq list`` prints it, or a bare ``OFFSET`` (partition None)."""
     partition, slash, offset = text.rpartition("/")
-    if (slash and not partition.isdigit()) or not offset.isdigit():
+    if (slash and not _digits(partition)) or not _digits(offset):
         message = f"expected P/OFFSET like 0/42, or an OFFSET, got {echoed(text)}"
         raise argparse.ArgumentTypeError(message)
     return (int(partition) if slash else None), int(offset)
+
+
+def _digits(text: str) -> bool:
+    # isdigit() alone accepts "²", which int() refuses.
+    return text.isascii() and text.isdigit()
 
 
 def rfc3339(text: str) -> datetime:

@@ -118,7 +118,7 @@ def test_show_takes_the_list_form_and_a_bare_offset() -> None:
     assert place("42") == (None, 42)
 
 
-@pytest.mark.parametrize("text", ["", "a/1", "1/", "/1", "-1", "1/2/3", "1.5"])
+@pytest.mark.parametrize("text", ["", "a/1", "1/", "/1", "-1", "1/2/3", "1.5", "²", "0/٣"])
 def test_anything_else_is_a_usage_error(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="expected P/OFFSET"):
         place(text)
