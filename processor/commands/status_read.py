@@ -10,7 +10,7 @@ from types import TracebackType
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from processor.commands.groups import NO_SUCH_GROUP, UnknownGroupError, describe_group
+from processor.commands.groups import NO_SUCH_GROUP, Group, UnknownGroupError, describe_group
 from processor.commands.scan import UnknownTopicError
 from processor.commands.status_view import GroupStatus, PartitionStatus
 from processor.config import Settings, kafka_client_options
@@ -67,17 +67,10 @@ class GroupReader:
                 f"group {group_id!r} does not exist (no members, no committed offsets)"
             )
         await refresh_metadata(consumer)  # partitions added since the last snapshot
-        known = {tp for tp in offsets} | {
-            TopicPartition(t, p) for m in group.members for t, p in m.partitions
-        }
-        for topic in topics:
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                raise UnknownTopicError(f"topic {topic!r} does not exist")
-            known |= {TopicPartition(topic, p) for p in partitions}
+        shown = _shown(consumer, set(offsets), group, topics)
         # A topic deleted since the group committed to it has no end any more.
         present = [
-            tp for tp in known if tp.partition in (consumer.partitions_for_topic(tp.topic) or ())
+            tp for tp in shown if tp.partition in (consumer.partitions_for_topic(tp.topic) or ())
         ]
         ends = await consumer.end_offsets(present) if present else {}
         taken_at = datetime.now(UTC)
@@ -89,7 +82,7 @@ class GroupReader:
                 committed_at(offsets[tp].metadata) if tp in offsets else None,
                 ends.get(tp),
             )
-            for tp in sorted(known)
+            for tp in sorted(shown)
         )
         return GroupStatus(group, partitions, self._settings.isolation_level, taken_at)
 
@@ -97,3 +90,20 @@ class GroupReader:
         if self._consumer is None:
             raise RuntimeError("GroupReader used outside its async with")
         return self._consumer
+
+
+def _shown(
+    consumer: AIOKafkaConsumer,
+    committed: set[TopicPartition],
+    group: Group,
+    topics: Collection[str],
+) -> set[TopicPartition]:
+    """The partitions a status shows: those committed to, those assigned, and every partition
+    of ``topics`` (which must exist)."""
+    shown = committed | {TopicPartition(t, p) for m in group.members for t, p in m.partitions}
+    for topic in topics:
+        numbers = consumer.partitions_for_topic(topic)
+        if not numbers:
+            raise UnknownTopicError(f"topic {topic!r} does not exist")
+        shown |= {TopicPartition(topic, number) for number in numbers}
+    return shown
