@@ -11,6 +11,7 @@ queued files of it are never written: each carries the :class:`Partition` it was
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -24,6 +25,7 @@ from processor.archive.recovery import Recovered, recover
 from processor.archive.rolling import OpenFile
 from processor.archive.view import ArchiveStats
 from processor.config import Settings
+from processor.engine.committime import with_time
 from processor.engine.positions import PartitionPosition
 from processor.logs import get_logger
 
@@ -97,7 +99,7 @@ class Partitions(ConsumerRebalanceListener):  # type: ignore[misc]
     async def commit(self, partition: Partition, offset: int) -> None:
         """Commit ``offset`` for ``partition``; a failure is logged: the files say the truth."""
         try:
-            await self._consumer.commit({partition.tp: offset})
+            await self._consumer.commit(with_time({partition.tp: offset}, time.time()))
         except KafkaError as exc:
             # After a rebalance (CommitFailedError) or while the coordinator moves. The file is
             # written: the next commit, or the next owner's recovery, covers it.

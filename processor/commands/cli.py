@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 import structlog
 
-from processor.commands import archive, audit, broker, dlq, produce
+from processor.commands import archive, audit, broker, dlq, produce, status
 from processor.commands.common import (
     Parser,
     add_settings_flags,
@@ -41,7 +41,7 @@ ORPHAN_CHECK_S = 0.5
 # Short, so that the usage line stays readable; --help lists every setting.
 SETTINGS_USAGE = "%(prog)s [settings]"
 # Modules that add subcommands: each has ``register(commands)`` taking the subparsers object.
-COMMAND_MODULES = (broker, produce, dlq, audit, archive)
+COMMAND_MODULES = (broker, produce, dlq, audit, archive, status)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

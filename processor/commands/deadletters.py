@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections import Counter
@@ -195,6 +196,39 @@ def shown(data: bytes | None) -> str:
         return repr(data)
 
 
+def embedded(data: bytes | None) -> tuple[Any, str | None]:
+    """``data`` for a JSON document, and how it is given: the JSON value its bytes hold
+    (``"json"``), else ``{"base64": ...}`` (``"base64"``); ``(None, None)`` for a null."""
+    if data is None:
+        return None, None
+    try:
+        value = json.loads(data.decode("utf-8"), parse_constant=_not_json)
+        json.dumps(value)  # nested almost as deep as the parser allows: too deep to write back
+    # Besides bytes that are not UTF-8 or not JSON: RecursionError on deep nesting, ValueError
+    # on a number too long for int(), NaN and Infinity (Python reads them, JSON has none).
+    except (ValueError, RecursionError):
+        return in_base64(data), "base64"
+    return value, "json"
+
+
+def header_value(data: bytes | None) -> Any:
+    """A header value for a JSON document: its text when UTF-8, else ``{"base64": ...}``."""
+    if data is None:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return in_base64(data)
+
+
+def in_base64(data: bytes) -> dict[str, str]:
+    return {"base64": base64.b64encode(data).decode("ascii")}
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
 # Characters a terminal may act on rather than show: C0 controls (ESC starts sequences that clear
 # the screen or, OSC 52, write the clipboard), DEL, C1 controls (U+009B is an 8-bit CSI), the
 # marks, embeddings, overrides and isolates that reorder text, the line and paragraph separators,
@@ -215,13 +249,3 @@ def printable(text: str) -> str:
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def table(rows: list[list[str]], header: list[str]) -> str:
-    """Columns padded to their widest cell; every cell made printable first."""
-    cells = [[printable(str(cell)) for cell in row] for row in [header, *rows]]
-    widths = [max(len(cell) for cell in column) for column in zip(*cells, strict=True)]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
-    ]
-    return "\n".join(lines)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from processor.commands.deadletters import DeadLetter, Filter
-from processor.commands.scan import UnknownTopicError, scan
+from processor.commands.scan import UnknownTopicError, follow, scan
 from processor.config import Settings, kafka_client_options
 from processor.connect import start_client
 from processor.metadata import refresh_metadata
@@ -28,6 +31,65 @@ async def select(settings: Settings, wanted: Filter, limit: int = 0) -> list[Dea
                 if limit and len(chosen) >= limit:
                     break
     return chosen
+
+
+# Dead letters with no readable failure time sort as the oldest.
+NO_TIME = datetime.min.replace(tzinfo=UTC)
+
+
+def recency(letter: DeadLetter) -> tuple[datetime, int, int]:
+    """How recent a dead letter is: by its failure time, then its place in its partition."""
+    return (letter.failed_at or NO_TIME, letter.offset, letter.partition)
+
+
+class Newest:
+    """The newest ``tail`` dead letters offered (0: all), in bounded memory."""
+
+    def __init__(self, tail: int) -> None:
+        self._tail = tail
+        self._kept: list[tuple[tuple[datetime, int, int], int, DeadLetter]] = []
+        self._order = itertools.count()  # ties never reach the letters, which do not compare
+
+    def offer(self, letter: DeadLetter) -> None:
+        entry = (recency(letter), next(self._order), letter)
+        if not self._tail or len(self._kept) < self._tail:
+            heapq.heappush(self._kept, entry)
+        elif entry[0] > self._kept[0][0]:
+            heapq.heapreplace(self._kept, entry)
+
+    def newest_first(self) -> list[DeadLetter]:
+        return [letter for _, _, letter in sorted(self._kept, reverse=True)]
+
+
+async def newest(
+    settings: Settings, wanted: Filter, tail: int = 0, ends: dict[int, int] | None = None
+) -> list[DeadLetter]:
+    """The newest ``tail`` dead letters ``wanted`` matches (0: all), newest first; ``ends``
+    gets where the read of each partition ended (where a follow goes on).
+
+    The whole topic is read: the last N offsets of a partition may hold fewer than N records
+    (transaction markers, aborted records), so no shorter read is sure to hold the newest N.
+    """
+    kept = Newest(tail)
+    records = cast(AsyncGenerator[Any, None], scan(settings, settings.dead_letter_topic, ends))
+    async with contextlib.aclosing(records):
+        async for record in records:
+            letter = DeadLetter.from_record(record)
+            if wanted.matches(letter):
+                kept.offer(letter)
+    return kept.newest_first()
+
+
+async def arriving(
+    settings: Settings, wanted: Filter, starts: dict[int, int]
+) -> AsyncGenerator[DeadLetter, None]:
+    """The dead letters ``wanted`` matches from ``starts`` on, as they arrive, until closed."""
+    records = cast(AsyncGenerator[Any, None], follow(settings, settings.dead_letter_topic, starts))
+    async with contextlib.aclosing(records):
+        async for record in records:
+            letter = DeadLetter.from_record(record)
+            if wanted.matches(letter):
+                yield letter
 
 
 async def read_one(settings: Settings, partition: int, offset: int) -> DeadLetter | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from aiokafka.errors import KafkaError
 
 from processor.commands.common import EXIT_USAGE
+from processor.commands.groups import UnknownGroupError
 from processor.commands.scan import UnknownTopicError
 from processor.config import ConfigError
 from processor.connect import MAX_REASON_CHARS, ClusterUnreachable
@@ -33,7 +34,7 @@ class Failure:
 
 def failure_of(error: BaseException) -> Failure | None:
     """The operator's line and exit status for ``error``; None for a bug."""
-    if isinstance(error, ConfigError | PipelineLoadError | UnknownTopicError):
+    if isinstance(error, ConfigError | PipelineLoadError | UnknownTopicError | UnknownGroupError):
         return _failure(EXIT_USAGE, str(error))
     if isinstance(error, ssl.SSLError):
         return _failure(EXIT_USAGE, f"TLS: {error}")

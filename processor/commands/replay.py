@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from processor import headers as h
 from processor.commands.common import SEND_CHUNK
 from processor.commands.deadletters import DeadLetter
 from processor.commands.produce import check_topics_exist
 from processor.commands.progress import Progress
+from processor.commands.scan import UnknownTopicError
 from processor.config import Settings, kafka_client_options
 from processor.connect import start_client
+from processor.metadata import partitions_of
 
 
 def replay_headers(letter: DeadLetter, now: datetime) -> list[tuple[str, bytes | None]]:
@@ -60,3 +62,18 @@ async def send_back(settings: Settings, letters: list[DeadLetter], to: str | Non
         await producer.stop()
         progress.done()
     return failed
+
+
+async def check_topics(settings: Settings, topics: list[str]) -> None:
+    """Raise :class:`UnknownTopicError` for the first of ``topics`` the cluster does not have;
+    a dry run checks its targets so, without a producer."""
+    consumer = AIOKafkaConsumer(
+        **kafka_client_options(settings), enable_auto_commit=False, group_id=None
+    )
+    await start_client(consumer, settings.bootstrap_servers)
+    try:
+        for topic in topics:
+            if not await partitions_of(consumer, topic):
+                raise UnknownTopicError(f"topic {topic!r} does not exist")
+    finally:
+        await consumer.stop()

@@ -49,16 +49,21 @@ class TopicRead:
     ends: dict[int, int]
 
 
-async def scan(settings: Settings, topic: str) -> AsyncIterator[Any]:
+async def scan(
+    settings: Settings, topic: str, ends_found: dict[int, int] | None = None
+) -> AsyncIterator[Any]:
     """Yield every record of ``topic`` (aiokafka ``ConsumerRecord``s), in order per partition,
-    read with ``settings.isolation_level``.
+    read with ``settings.isolation_level``; ``ends_found`` gets where each partition's read ends.
 
     Records the client library cannot decode (a header key that is not UTF-8, a batch it cannot
     read) come from a raw read instead (:mod:`processor.engine.rawread`), so a scan never stops
     at them.
     """
+    ends = {} if ends_found is None else ends_found
     # aclosing: a caller that stops early and closes this scan closes the consumer now.
-    async with contextlib.aclosing(_scan(settings, topic, settings.isolation_level, {})) as records:
+    async with contextlib.aclosing(
+        _scan(settings, topic, settings.isolation_level, ends)
+    ) as records:
         async for record in records:
             yield record
 
@@ -93,29 +98,11 @@ async def _scan(
         next_offsets = {tp: await consumer.position(tp) for tp in partitions}
         remaining = {tp for tp in partitions if next_offsets[tp] < ends[tp]}
         while remaining:
-            try:
-                batches = await consumer.getmany(*remaining, timeout_ms=1000)
-            except Exception as exc:
-                if not undecodable(exc):
-                    raise
-                log.warning("undecodable_fetch", topic=topic, error=repr(exc))
-                batches = {}
-                for tp in sorted(remaining):
-                    read = await read_partition_raw(
-                        consumer,
-                        tp,
-                        next_offsets[tp],
-                        settings.max_partition_fetch_bytes,
-                        read_committed,
-                    )
-                    batches[tp] = read.records
-                    next_offsets[tp] = read.next_offset
+            batches = await _poll(consumer, remaining, next_offsets, settings, read_committed)
             for tp, records in batches.items():
                 for record in records:
                     if record.offset < ends[tp]:
                         yield record
-                if records:
-                    next_offsets[tp] = max(next_offsets[tp], records[-1].offset + 1)
             # Every partition, not only those a poll returned records of: read_committed, a poll
             # moves past aborted records and transaction markers and returns nothing for them.
             for tp in list(remaining):
@@ -123,6 +110,62 @@ async def _scan(
                     remaining.discard(tp)
     finally:
         await consumer.stop()
+
+
+async def follow(settings: Settings, topic: str, starts: dict[int, int]) -> AsyncIterator[Any]:
+    """Yield the records of ``topic`` from ``starts`` (partition: offset) on, as they arrive,
+    until closed; partitions added to the topic later are not followed."""
+    consumer = AIOKafkaConsumer(
+        **kafka_client_options(settings),
+        enable_auto_commit=False,
+        group_id=None,
+        isolation_level=settings.isolation_level,
+    )
+    await start_client(consumer, settings.bootstrap_servers)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(starts)]
+        consumer.assign(partitions)
+        next_offsets = {tp: starts[tp.partition] for tp in partitions}
+        for tp, offset in next_offsets.items():
+            consumer.seek(tp, offset)
+        read_committed = settings.isolation_level == "read_committed"
+        while True:
+            polled = await _poll(consumer, set(partitions), next_offsets, settings, read_committed)
+            for records in polled.values():
+                for record in records:
+                    yield record
+    finally:
+        await consumer.stop()
+
+
+async def _poll(
+    consumer: AIOKafkaConsumer,
+    partitions: set[TopicPartition],
+    next_offsets: dict[TopicPartition, int],
+    settings: Settings,
+    read_committed: bool,
+) -> dict[TopicPartition, list[Any]]:
+    """One poll of ``partitions``, read raw where the client cannot decode a fetch; moves
+    ``next_offsets`` past what it returns."""
+    try:
+        batches: dict[TopicPartition, list[Any]] = await consumer.getmany(
+            *partitions, timeout_ms=1000
+        )
+    except Exception as exc:
+        if not undecodable(exc):
+            raise
+        log.warning("undecodable_fetch", topic=next(iter(partitions)).topic, error=repr(exc))
+        batches = {}
+        for tp in sorted(partitions):
+            read = await read_partition_raw(
+                consumer, tp, next_offsets[tp], settings.max_partition_fetch_bytes, read_committed
+            )
+            batches[tp] = read.records
+            next_offsets[tp] = read.next_offset
+    for tp, records in batches.items():
+        if records:
+            next_offsets[tp] = max(next_offsets[tp], records[-1].offset + 1)
+    return batches
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:

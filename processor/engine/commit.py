@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from processor.engine.committime import with_time
 from processor.engine.offsets import OffsetTracker
 from processor.engine.stats import Stats
 from processor.logs import get_logger
@@ -75,7 +77,8 @@ class Committer:
         if not offsets:
             return True
         try:
-            await self._consumer.commit(offsets)
+            # The time rides in the metadata: the broker keeps none, ``processor status`` shows it.
+            await self._consumer.commit(with_time(offsets, time.time()))
         except KafkaError as exc:
             # Expected after a rebalance: the next owner redoes these records.
             self._stats.commit_failures += 1

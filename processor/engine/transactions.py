@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from aiokafka.errors import (
 
 from processor.engine.cancel import cancel_and_wait
 from processor.engine.commit import commit_every
+from processor.engine.committime import with_time
 from processor.engine.emit import REFUSED, TOO_LARGE, Entry, Refusal, refusal_of
 from processor.engine.inflight import InFlight
 from processor.engine.offsets import OffsetTracker
@@ -278,7 +280,8 @@ class Transactions:
                 if tracker.window == 0:  # past transaction markers the consumer passed over
                     offset = max(offset, self._position(p.tp))
                 try:
-                    await p.producer.send_offsets_to_transaction({p.tp: offset}, self._group_id)
+                    stamped = with_time({p.tp: offset}, time.time())
+                    await p.producer.send_offsets_to_transaction(stamped, self._group_id)
                     await p.producer.commit_transaction()
                     await p.producer.begin_transaction()
                 except KafkaError as exc:

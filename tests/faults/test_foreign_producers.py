@@ -20,7 +20,7 @@ from typing import Any, TypeAlias
 
 from processor import headers as h
 from processor.commands.deadletters import UNSAFE, DeadLetter
-from processor.commands.dlq import counted, listed, whole
+from processor.commands.dlq_render import counted, listed, whole
 from processor.config import Settings
 from processor.pipeline import Source
 from processor.pipelines.transactions import Transaction

@@ -16,7 +16,6 @@ from processor.commands.deadletters import (
     parse_time,
     replay_refusal,
     shown,
-    table,
 )
 from processor.commands.replay import replay_headers
 from processor.engine.deadletter import Cause, Stage, dead_letter_headers
@@ -90,14 +89,6 @@ def test_values_are_shown_as_pretty_json_or_escaped_bytes() -> None:
     assert shown(b'{"a":1}') == '{\n  "a": 1\n}'
     assert shown(b"\xff{oops") == r"b'\xff{oops'"
     assert shown(None) == "null"
-
-
-def test_a_table_pads_every_column_to_its_widest_cell() -> None:
-    assert table([["a", "long cell"], ["bbb", "c"]], ["X", "Y"]).splitlines() == [
-        "X    Y",
-        "a    long cell",
-        "bbb  c",
-    ]
 
 
 def test_a_time_without_an_offset_is_taken_as_utc() -> None:

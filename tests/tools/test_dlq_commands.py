@@ -43,10 +43,35 @@ def test_list_shows_a_table_row_per_dead_letter(
     assert main(["dlq", "list", *flags(dead_lettered)]) == 0
     out, err = capsys.readouterr()
     head, *rows = out.splitlines()
-    assert head.split()[:4] == ["SOURCE", "STAGE", "CLASS", "MESSAGE"]
+    assert head.split() == ["P/OFFSET", "FAILED", "AT", "SOURCE", "STAGE", "CLASS", "MESSAGE"]
     assert len(rows) == VALIDATE_SAMPLES + DECODE_SAMPLES
     assert sum("JSONDecodeError" in row for row in rows) == DECODE_SAMPLES
+    assert max(len(line) for line in out.splitlines()) <= 80  # no terminal, no COLUMNS
     assert "10 dead letter(s)" in err
+
+
+def test_list_shows_the_newest_first_and_tail_keeps_the_newest(
+    dead_lettered: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    every = listed(dead_lettered, capsys)
+    times = [row["failed_at"] for row in every]
+    assert times == sorted(times, reverse=True)
+    assert listed(dead_lettered, capsys, "--tail", "3") == every[:3]
+    assert listed(dead_lettered, capsys, "--limit", "3") == every[:3]  # the same option
+
+
+def test_list_json_embeds_values_as_json_and_other_bytes_as_base64(
+    dead_lettered: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = listed(dead_lettered, capsys)
+    validated = [row for row in rows if row["stage"] == "validate"]
+    assert all(row["value_encoding"] == "json" for row in validated)
+    # Values, not strings: the objects, the array and the null of examples/errors.jsonl.
+    kinds = sorted(type(row["value"]).__name__ for row in validated)
+    assert kinds == ["NoneType", *["dict"] * 6, "list"]
+    decoded = [row for row in rows if row["stage"] == "decode"]
+    assert {row["value_encoding"] for row in decoded} == {"base64"}
+    assert all(set(row["value"]) == {"base64"} for row in decoded)
 
 
 def test_list_filters_by_stage_class_message_and_limit(
@@ -71,12 +96,26 @@ def test_show_prints_one_dead_letter_whole(
     dead_lettered: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = listed(dead_lettered, capsys, "--grep", "currency")[0]
-    show = ["dlq", "show", str(target["offset"]), "--partition", str(target["partition"])]
+    show = ["dlq", "show", f"{target['partition']}/{target['offset']}"]  # as list prints it
     assert main([*show, *flags(dead_lettered)]) == 0
     out = capsys.readouterr().out
+    old_form = ["dlq", "show", str(target["offset"]), "--partition", str(target["partition"])]
+    assert main([*old_form, *flags(dead_lettered)]) == 0
+    assert capsys.readouterr().out == out
     assert '"currency": "eur"' in out  # the original value, pretty-printed
     assert f"{h.DLQ_SOURCE_OFFSET}: {target['source_offset']}" in out
     assert "validation errors:\n  - currency: String should match pattern" in out
+
+
+def test_show_json_has_the_value_as_json(
+    dead_lettered: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = listed(dead_lettered, capsys, "--grep", "currency")[0]
+    show = ["dlq", "show", f"{target['partition']}/{target['offset']}", "--json"]
+    assert main([*show, *flags(dead_lettered)]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["value"]["currency"] == "eur"
+    assert document["value"] == target["value"]
 
 
 def test_show_of_an_offset_with_no_dead_letter_exits_1(
@@ -158,6 +197,28 @@ def test_replay_to_an_unknown_topic_is_a_one_line_error(
 ) -> None:
     assert main(["dlq", "replay", "--to", "no-such-topic-here", *flags(dead_lettered)]) == 2
     assert capsys.readouterr().err == "processor dlq: topic 'no-such-topic-here' does not exist\n"
+
+
+@pytest.mark.parametrize("stage", ["decode", "nothing-selected"])
+def test_a_dry_run_to_an_unknown_topic_is_a_one_line_error(
+    dead_lettered: Settings, capsys: pytest.CaptureFixture[str], stage: str
+) -> None:
+    replay = ["dlq", "replay", "--dry-run", "--to", "no-such-topic-here", *flags(dead_lettered)]
+    filters = ["--stage", "decode"] if stage == "decode" else ["--grep", "matches nothing"]
+    assert main([*replay, *filters]) == 2
+    out, err = capsys.readouterr()
+    assert "would" not in out
+    assert err == "processor dlq: topic 'no-such-topic-here' does not exist\n"
+
+
+def test_a_dry_run_checks_the_source_topics_too(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    forged = Sample("f-1", b"k", b"{}", False, headers=(
+        (h.DLQ_STAGE, b"validate"), (h.DLQ_SOURCE_TOPIC, b"gone-topic-here")))  # fmt: skip
+    asyncio.run(produce(settings.bootstrap_servers, settings.dead_letter_topic, [forged]))
+    assert main(["dlq", "replay", "--dry-run", *flags(settings)]) == 2
+    assert capsys.readouterr().err == "processor dlq: topic 'gone-topic-here' does not exist\n"
 
 
 def test_an_unknown_dead_letter_topic_is_a_one_line_error(

@@ -33,6 +33,8 @@ COMMANDS = [
     ["dlq", "stats"],
     ["dlq", "replay"],
     ["audit"],
+    ["status"],
+    ["status", "--watch", "1"],
 ]
 LONG_VALUE = "9" * 5000
 # An error line quotes at most a short piece of any value.

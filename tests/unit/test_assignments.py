@@ -12,6 +12,7 @@ from collections.abc import Collection, Mapping
 from typing import cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -29,8 +30,8 @@ class FakeConsumer:
     def __init__(self) -> None:
         self.commits: list[dict[TopicPartition, int]] = []
 
-    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
-        self.commits.append(dict(offsets))
+    async def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        self.commits.append({tp: meta.offset for tp, meta in offsets.items()})
 
 
 class Rig:

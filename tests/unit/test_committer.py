@@ -12,6 +12,7 @@ import random
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiokafka import TopicPartition
@@ -21,10 +22,12 @@ from aiokafka.errors import (
     KafkaError,
     RebalanceInProgressError,
 )
+from aiokafka.structs import OffsetAndMetadata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processor.engine.commit import Committer
+from processor.engine.committime import committed_at
 from processor.engine.offsets import OffsetTracker
 from processor.engine.stats import Stats
 
@@ -46,6 +49,7 @@ class FakeConsumer:
 
     def __init__(self) -> None:
         self.log: list[tuple[str, Offsets]] = []  # ("sent" | "retry" | "landed", offsets)
+        self.metadata: list[dict[TopicPartition, str]] = []  # each commit's, as sent
         self.script: deque[Behaviour] = deque()
         self.positions: dict[TopicPartition, int] = {}  # where reading goes on, when known
         self._subscription = self  # what the committer peeks at, as in aiokafka's consumer
@@ -56,8 +60,9 @@ class FakeConsumer:
         known = self.positions.get(tp)
         return None if known is None else PositionState(known)
 
-    async def commit(self, offsets: Offsets) -> None:
-        sent = dict(offsets)
+    async def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        sent = {tp: meta.offset for tp, meta in offsets.items()}
+        self.metadata.append({tp: meta.metadata for tp, meta in offsets.items()})
         self.log.append(("sent", sent))
         if self.script:
             await self.script.popleft()(sent)
@@ -128,6 +133,19 @@ async def test_a_commit_sends_the_committable_offset_of_each_partition() -> None
     assert consumer.sent == [{TP0: 5, TP1: 3}]
     assert committer.committed == {("payments", 0): 5, ("payments", 1): 3}
     assert stats.commits == 1
+
+
+async def test_a_commit_carries_its_time_in_the_metadata_of_every_offset() -> None:
+    consumer = FakeConsumer()
+    committer, _, _ = make_committer(consumer, {TP0: Partition(5), TP1: Partition(3)})
+    before = datetime.now(UTC)
+    assert await committer.commit()
+    [metadata] = consumer.metadata
+    times = {committed_at(text) for text in metadata.values()}
+    assert len(times) == 1
+    [moment] = times
+    assert moment is not None
+    assert before - timedelta(milliseconds=1) <= moment <= datetime.now(UTC)
 
 
 async def test_a_second_commit_waits_until_the_first_has_finished_including_its_retry() -> None:
