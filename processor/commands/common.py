@@ -30,8 +30,9 @@ SEND_CHUNK = 1000
 QUOTED = re.compile(rf"'([^']{{{ECHO_MAX_CHARS}}})[^']+'")
 
 
-# argparse names the option it complains about as "argument --flag/-f: ".
-ARGUMENT = re.compile(r"\bargument ([^\s:/]+)(?:/[^\s:]+)?: ")
+# argparse names the option it complains about as "argument --flag/-f: " (a positional by its
+# metavar, which may hold a slash itself: "argument P/OFFSET: ").
+ARGUMENT = re.compile(r"\bargument (-[^\s:/]+|[^\s:]+)(?:/-[^\s:]+)*: ")
 
 
 class Parser(argparse.ArgumentParser):
