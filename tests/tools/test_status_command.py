@@ -114,6 +114,7 @@ def test_an_unknown_group_or_topic_is_one_line_and_exit_2(
         "processor: group 'no-such-group-here' does not exist (no members, no committed offsets)\n"
     )
     asyncio.run(status_while_running(settings, capsys))  # the group exists now
+    capsys.readouterr()  # the stopped processor's own log lines
     missing_topic = ["status", *flags(settings), "--input-topic", "no-such-topic-here"]
     assert main(missing_topic) == EXIT_USAGE
     assert capsys.readouterr().err == "processor: topic 'no-such-topic-here' does not exist\n"
