@@ -10,6 +10,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from processor.broker import LocalBroker
 from processor.broker.secure import SecuredProtocol
 from processor.config import ENV_PREFIX, Settings
+from processor.pipeline import PipelineLike
+from processor.pipelines.transactions import pipeline as transactions
+from tests.kafka_support import all_committed, running
 
 # (protocol, SASL mechanism): every way in that the secured broker offers a client.
 WAYS_IN: list[tuple[SecuredProtocol, str]] = [
@@ -34,6 +37,23 @@ def secure_settings(
 ) -> Settings:
     """Settings that reach ``broker`` as its client user over ``protocol``."""
     return as_settings(broker.client_settings(protocol, mechanism or "PLAIN"), **overrides)
+
+
+def client_flags(broker: LocalBroker, protocol: SecuredProtocol, mechanism: str) -> list[str]:
+    """The command-line flags that connect a command in this process as the client user."""
+    flags: list[str] = []
+    for name, value in broker.client_settings(protocol, mechanism or "PLAIN").items():
+        flags += ["--" + name.removeprefix(ENV_PREFIX).lower().replace("_", "-"), value]
+    return flags
+
+
+async def processed(
+    secured: Settings, admin: Settings, pipeline: PipelineLike = transactions
+) -> None:
+    """Run the processor with ``secured`` until the group has committed the whole input, as
+    the admin address tells."""
+    async with running(secured, pipeline):
+        assert await all_committed(admin, timeout_s=60)
 
 
 async def create_topics(broker: LocalBroker, *names: str, partitions: int = 1) -> None:
