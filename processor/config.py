@@ -5,12 +5,15 @@ from __future__ import annotations
 import difflib
 import os
 import socket
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from processor.security.tls import TlsFileError, client_context
 
 ENV_PREFIX = "PROCESSOR_"
 # Settings that were replaced: naming the old one fails, rather than being silently ignored.
@@ -20,6 +23,8 @@ OTHER_VARIABLES = frozenset({"PROCESSOR_BROKER_HOME", "PROCESSOR_BROKER_CACHE"})
 DEFAULT_PIPELINE = "processor.pipelines.transactions:pipeline"
 # A value echoed in an error is cut to this many characters: a 5,000-digit number is not read.
 ECHO_MAX_CHARS = 60
+# A path is shown whole unless absurd: the operator needs all of it to find the file.
+PATH_ECHO_MAX_CHARS = 200
 DAY_MS = 24 * 60 * 60 * 1000
 # What a consumer reads of a transactional producer's records: all, or the committed only.
 IsolationLevel = Literal["read_committed", "read_uncommitted"]
@@ -178,8 +183,10 @@ class Settings(BaseSettings):
             return self
         for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
             path = getattr(self, name)
-            if path is not None and not path.is_file():
-                raise ValueError(f"{name} {echoed(str(path))} is not a readable file")
+            if path is not None and not (path.is_file() and os.access(path, os.R_OK)):
+                variable = ENV_PREFIX + name.upper()
+                shown = echoed(str(path), PATH_ECHO_MAX_CHARS)
+                raise ValueError(f"{variable} {shown} is not a readable file")
         return self
 
 
@@ -263,20 +270,13 @@ def kafka_client_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def _ssl_context(settings: Settings) -> Any:
-    import ssl
-
-    from aiokafka.helpers import create_ssl_context
-
+def _ssl_context(settings: Settings) -> ssl.SSLContext:
     try:
-        return create_ssl_context(
-            cafile=settings.ssl_cafile,
-            certfile=settings.ssl_certfile,
-            keyfile=settings.ssl_keyfile,
-            password=settings.ssl_password.get_secret_value() if settings.ssl_password else None,
+        return client_context(
+            settings.ssl_cafile,
+            settings.ssl_certfile,
+            settings.ssl_keyfile,
+            settings.ssl_password.get_secret_value() if settings.ssl_password else None,
         )
-    except (OSError, ssl.SSLError) as exc:  # a file unreadable, not PEM, or a wrong password
-        files = [str(p) for p in (settings.ssl_cafile, settings.ssl_certfile, settings.ssl_keyfile)]
-        named = ", ".join(f for f in files if f != "None")
-        reason = " ".join(str(exc).split())
-        raise ConfigError(f"cannot use the TLS files ({named}): {echoed(reason, 120)}") from None
+    except TlsFileError as exc:
+        raise ConfigError(str(exc)) from None

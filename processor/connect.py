@@ -15,6 +15,9 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
+from processor.config import Settings
+from processor.security.refusals import refusal
+
 LIBRARY_LOGGER = "aiokafka"
 # The reason in an error line is a few words, never a page.
 MAX_REASON_CHARS = 200
@@ -65,15 +68,20 @@ def reason(error: BaseException, held: list[logging.LogRecord]) -> str:
     return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 1] + "…"
 
 
-async def start_client(client: Any, bootstrap_servers: str) -> None:
-    """Start an aiokafka producer, consumer or admin client. When it cannot reach the cluster it
-    is closed again (no "Unclosed" warning later) and :class:`ClusterUnreachable` is raised."""
+async def start_client(client: Any, settings: Settings) -> None:
+    """Start an aiokafka producer, consumer or admin client made with ``settings``. When it
+    cannot reach the cluster it is closed again (no "Unclosed" warning later) and
+    :class:`ClusterUnreachable` is raised, or :class:`AuthenticationRefused` when the cluster
+    answered and refused the credentials or a certificate."""
     try:
         with held_library_logs() as held:
             await client.start()
     except (KafkaError, OSError, TimeoutError) as exc:
         await close_client(client)
-        raise ClusterUnreachable(bootstrap_servers, reason(exc, held)) from None
+        refused = await refusal(settings, exc, held)
+        if refused is not None:
+            raise refused from None
+        raise ClusterUnreachable(settings.bootstrap_servers, reason(exc, held)) from None
     except BaseException:
         await close_client(client)
         raise

@@ -27,6 +27,7 @@ from processor.archive.view import ArchiveStats
 from processor.archive.writer import SealedFile
 from processor.archive.writing import FileWriter, Job
 from processor.config import Settings, kafka_client_options
+from processor.connect import start_client
 from processor.engine.emit import Backoff
 from processor.engine.positions import PartitionPosition
 from processor.engine.rawread import read_partition_raw, undecodable
@@ -105,7 +106,7 @@ class Archiver:
 
     async def run(self) -> int:
         """Archive until stopped; 0 when everything taken in was written and committed."""
-        await self._consumer.start()
+        await start_client(self._consumer, self.settings)
         try:
             await self._wait_for_topics()
             self._consumer.subscribe(list(self.plan.topics), listener=self.partitions)

@@ -19,12 +19,9 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from processor.broker.certificates import Issued, issue, keystore, make_authority
-
-if TYPE_CHECKING:
-    from processor.broker.local import LocalBroker
 
 CLIENT_USER = "processor"
 ADMIN_USER = "admin"
@@ -186,17 +183,3 @@ def client_settings(
 def export_lines(settings: Mapping[str, str]) -> str:
     """``NAME=value`` lines, one per setting, that a shell can ``export``."""
     return "".join(f"{name}={value}\n" for name, value in settings.items())
-
-
-def listeners_line(broker: LocalBroker) -> str:
-    """Where each secured listener answers, for people (the settings lines name one of them)."""
-    ports = broker.secure
-    assert ports is not None
-    client = broker.credentials.client
-    return (
-        f"admin (super user, no TLS) at {broker.bootstrap}; "
-        f"SASL_SSL ({', '.join(SASL_MECHANISMS)}) at {broker.host}:{ports.sasl_ssl}; "
-        f"SASL_PLAINTEXT at {broker.host}:{ports.sasl_plaintext}; "
-        f"SSL with client certificate {client.cert} and key {client.key} "
-        f"at {broker.host}:{ports.ssl}; secrets in {broker.credentials.folder}"
-    )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from processor.broker.cluster import LocalCluster, nodes_in, stepped_ports
 from processor.broker.local import KAFKA_VERSION, BrokerError, LocalBroker, default_home
-from processor.broker.secure import SecurePorts, export_lines, listeners_line
+from processor.broker.secure import SASL_MECHANISMS, SecurePorts, export_lines
 from processor.commands.common import seconds
 
 EXIT_ERROR = 1
@@ -165,3 +165,17 @@ def _status(args: argparse.Namespace) -> int:
     for status in statuses:
         print(status.line())
     return 0 if all(status.running for status in statuses) else EXIT_NOT_RUNNING
+
+
+def listeners_line(broker: LocalBroker) -> str:
+    """Where each secured listener answers, for people (the settings lines name one of them)."""
+    ports = broker.secure
+    assert ports is not None  # only called for a secured broker
+    client = broker.credentials.client
+    return (
+        f"admin (super user, no TLS) at {broker.bootstrap}; "
+        f"SASL_SSL ({', '.join(SASL_MECHANISMS)}) at {broker.host}:{ports.sasl_ssl}; "
+        f"SASL_PLAINTEXT at {broker.host}:{ports.sasl_plaintext}; "
+        f"SSL with client certificate {client.cert} and key {client.key} "
+        f"at {broker.host}:{ports.ssl}; secrets in {broker.credentials.folder}"
+    )

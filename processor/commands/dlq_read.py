@@ -36,7 +36,7 @@ async def read_one(settings: Settings, partition: int, offset: int) -> DeadLette
     consumer = AIOKafkaConsumer(
         **kafka_client_options(settings), enable_auto_commit=False, group_id=None
     )
-    await start_client(consumer, settings.bootstrap_servers)
+    await start_client(consumer, settings)
     try:
         await refresh_metadata(consumer)  # this very topic may have grown partitions
         partitions = consumer.partitions_for_topic(topic)

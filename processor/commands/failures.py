@@ -18,9 +18,12 @@ from processor.config import ConfigError
 from processor.connect import MAX_REASON_CHARS, ClusterUnreachable
 from processor.engine.processor import EXIT_STARTUP, StartupError
 from processor.pipeline import PipelineLoadError
+from processor.security.refusals import AuthenticationRefused
 
 # The cluster, or a topic the settings name, could not be had (``run``: in time).
 EXIT_UNAVAILABLE = EXIT_STARTUP
+# The cluster answered and refused who we are: credentials or a certificate.
+EXIT_AUTHENTICATION = 5
 # An error line is one line of this many characters at most, whatever it quotes.
 MAX_LINE_CHARS = 500
 
@@ -37,6 +40,8 @@ def failure_of(error: BaseException) -> Failure | None:
         return _failure(EXIT_USAGE, str(error))
     if isinstance(error, ssl.SSLError):
         return _failure(EXIT_USAGE, f"TLS: {error}")
+    if isinstance(error, AuthenticationRefused):
+        return _failure(EXIT_AUTHENTICATION, str(error))
     if isinstance(error, StartupError | ClusterUnreachable):
         return _failure(EXIT_UNAVAILABLE, str(error))
     if isinstance(error, KafkaError):  # after a good start: the cluster went away or refused

@@ -137,7 +137,7 @@ async def produce_files(
     producer = AIOKafkaProducer(
         **kafka_client_options(settings), acks="all", enable_idempotence=True, linger_ms=10
     )
-    await start_client(producer, settings.bootstrap_servers)
+    await start_client(producer, settings)
     tally, pacer = Tally(), _Pacer(args.rate)
     progress = Progress("sent")
     try:

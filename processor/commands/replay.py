@@ -36,7 +36,7 @@ async def send_back(settings: Settings, letters: list[DeadLetter], to: str | Non
     producer = AIOKafkaProducer(
         **kafka_client_options(settings), acks="all", enable_idempotence=True
     )
-    await start_client(producer, settings.bootstrap_servers)
+    await start_client(producer, settings)
     progress = Progress("replayed", len(letters))
     failed = 0
     try:

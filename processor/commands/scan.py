@@ -81,7 +81,7 @@ async def _scan(
         isolation_level=isolation,
     )
     read_committed = isolation == "read_committed"
-    await start_client(consumer, settings.bootstrap_servers)
+    await start_client(consumer, settings)
     try:
         partitions = await _partitions(consumer, topic)
         consumer.assign(partitions)
@@ -141,7 +141,7 @@ async def committed_offsets(settings: Settings, topic: str) -> dict[int, int]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + COORDINATOR_WAIT_S
     admin = AIOKafkaAdminClient(**kafka_client_options(settings))
-    await start_client(admin, settings.bootstrap_servers)
+    await start_client(admin, settings)
     try:
         while True:
             try:

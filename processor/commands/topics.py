@@ -86,7 +86,7 @@ def report(topic: str, actual: TopicShape, wanted: TopicShape) -> TopicReport:
 
 async def ensure_topics(settings: Settings, pipeline: PipelineLike) -> list[TopicReport]:
     admin = AIOKafkaAdminClient(**kafka_client_options(settings))
-    await start_client(admin, settings.bootstrap_servers)
+    await start_client(admin, settings)
     try:
         wanted = wanted_shapes(settings, pipeline)
         existing = await existing_shapes(admin, list(wanted))

@@ -39,6 +39,7 @@ from processor.engine.stats import Stats
 from processor.engine.transactions import Transactions
 from processor.logs import get_logger
 from processor.pipeline import PipelineLike, check_pipeline, is_batch
+from processor.security.refusals import refusal
 from processor.topology import written_topics
 
 log = get_logger("processor.engine.processor")
@@ -266,6 +267,9 @@ class Processor:
                         await self.emitter.start_producer()
                 missing = await self.emitter.missing_topics([s.input_topic, *outputs])
         except (TimeoutError, KafkaError) as exc:
+            refused = await refusal(s, exc, held)
+            if refused is not None:
+                raise refused from None  # the configuration's: waiting cannot help
             return str(ClusterUnreachable(s.bootstrap_servers, reason(exc, held)))
         if not missing:
             return None
