@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from aiokafka.errors import KafkaError
 
 from processor.config import Settings
+from processor.security.permissions import Need, require
 from processor.security.refusals import refusal
 
 LIBRARY_LOGGER = "aiokafka"
@@ -68,11 +69,13 @@ def reason(error: BaseException, held: list[logging.LogRecord]) -> str:
     return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 1] + "…"
 
 
-async def start_client(client: Any, settings: Settings) -> None:
+async def start_client(client: Any, settings: Settings, needs: Sequence[Need] = ()) -> None:
     """Start an aiokafka producer, consumer or admin client made with ``settings``. When it
     cannot reach the cluster it is closed again (no "Unclosed" warning later) and
     :class:`ClusterUnreachable` is raised, or :class:`AuthenticationRefused` when the cluster
-    answered and refused the credentials or a certificate."""
+    answered and refused the credentials or a certificate; or :class:`PermissionMissing` when
+    it does not allow one of ``needs`` (checked up front: a refused read or write later would
+    only be a log line of the library's, or an endless retry)."""
     try:
         with held_library_logs() as held:
             await client.start()
@@ -85,6 +88,18 @@ async def start_client(client: Any, settings: Settings) -> None:
     except BaseException:
         await close_client(client)
         raise
+    if needs:
+        try:
+            await require(cluster_client(client), settings, list(needs))
+        except BaseException:
+            await close_client(client)
+            raise
+
+
+def cluster_client(client: Any) -> Any:
+    """The connection pool under a producer (``client``), consumer or admin client
+    (``_client``): what metadata requests of our own go through."""
+    return getattr(client, "client", None) or client._client
 
 
 async def close_client(client: Any) -> None:

@@ -33,6 +33,7 @@ from processor.engine.positions import PartitionPosition
 from processor.engine.rawread import read_partition_raw, undecodable
 from processor.logs import ThrottledWarnings, get_logger
 from processor.metadata import partitions_of
+from processor.security.permissions import Need
 
 log = get_logger("processor.archive")
 
@@ -106,7 +107,8 @@ class Archiver:
 
     async def run(self) -> int:
         """Archive until stopped; 0 when everything taken in was written and committed."""
-        await start_client(self._consumer, self.settings)
+        needs = [Need("READ", topic) for topic in self.plan.topics]
+        await start_client(self._consumer, self.settings, needs)
         try:
             await self._wait_for_topics()
             self._consumer.subscribe(list(self.plan.topics), listener=self.partitions)

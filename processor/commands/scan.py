@@ -21,6 +21,7 @@ from processor.connect import start_client
 from processor.engine.rawread import read_partition_raw, undecodable
 from processor.logs import get_logger
 from processor.metadata import partitions_of
+from processor.security.permissions import Need
 
 log = get_logger("processor.commands.scan")
 
@@ -81,7 +82,7 @@ async def _scan(
         isolation_level=isolation,
     )
     read_committed = isolation == "read_committed"
-    await start_client(consumer, settings)
+    await start_client(consumer, settings, [Need("READ", topic)])
     try:
         partitions = await _partitions(consumer, topic)
         consumer.assign(partitions)

@@ -17,7 +17,7 @@ from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import GroupAuthorizationFailedError, KafkaError
 
 from processor.config import Settings, kafka_client_options
 from processor.connect import ClusterUnreachable, held_library_logs, reason
@@ -39,6 +39,7 @@ from processor.engine.stats import Stats
 from processor.engine.transactions import Transactions
 from processor.logs import get_logger
 from processor.pipeline import PipelineLike, check_pipeline, is_batch
+from processor.security.permissions import PermissionMissing, group_refusal_line, processor_needs
 from processor.security.refusals import refusal
 from processor.topology import written_topics
 
@@ -246,6 +247,8 @@ class Processor:
         try:
             async with asyncio.timeout(max(deadline - loop.time(), CLOSE_GRACE_S)):
                 await self.consumer.start()
+        except GroupAuthorizationFailedError:
+            raise PermissionMissing(group_refusal_line(s, s.group_id)) from None
         except (KafkaError, TimeoutError) as exc:
             raise StartupError(f"the consumer could not start: {exc!r}") from None
         self.starting = None
@@ -265,6 +268,8 @@ class Processor:
                     # The library's own line says why; it becomes this problem's reason.
                     with held_library_logs() as held:
                         await self.emitter.start_producer()
+                needs = processor_needs(s, outputs)
+                await self.emitter.refuse_missing_permissions(s, needs)
                 missing = await self.emitter.missing_topics([s.input_topic, *outputs])
         except (TimeoutError, KafkaError) as exc:
             refused = await refusal(s, exc, held)
