@@ -19,7 +19,11 @@ ENV_PREFIX = "PROCESSOR_"
 # Settings that were replaced: naming the old one fails, rather than being silently ignored.
 RENAMED = {"workers": "concurrency"}
 # Variables with the prefix that are read elsewhere (the local broker's commands), not settings.
-OTHER_VARIABLES = frozenset({"PROCESSOR_BROKER_HOME", "PROCESSOR_BROKER_CACHE"})
+OTHER_VARIABLES = frozenset(
+    {"PROCESSOR_BROKER_HOME", "PROCESSOR_BROKER_CACHE", "PROCESSOR_SECRETS_DIR"}
+)
+# A directory of files named like settings (``processor_sasl_password``), one secret each.
+SECRETS_DIR_VARIABLE = "PROCESSOR_SECRETS_DIR"
 DEFAULT_PIPELINE = "processor.pipelines.transactions:pipeline"
 # A value echoed in an error is cut to this many characters: a 5,000-digit number is not read.
 ECHO_MAX_CHARS = 60
@@ -121,13 +125,26 @@ class Settings(BaseSettings):
 
     # Security, passed through to aiokafka.
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
     sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    ssl_cafile: Path | None = None
-    ssl_certfile: Path | None = None
-    ssl_keyfile: Path | None = None
-    ssl_password: SecretStr | None = None
+    sasl_password: SecretStr | None = Field(
+        None, description="better: SASL_PASSWORD_FILE, or the secrets directory"
+    )
+    sasl_password_file: Path | None = Field(
+        None, description="a file holding the SASL password (a mounted secret); read at start"
+    )
+    sasl_oauth_token_provider: str | None = Field(
+        None,
+        description="OAUTHBEARER: module:attribute of an aiokafka AbstractTokenProvider "
+        "(a class or a factory called with no arguments)",
+    )
+    ssl_cafile: Path | None = Field(None, description="CA certificates (PEM) to trust the broker")
+    ssl_certfile: Path | None = Field(None, description="client certificate (PEM), mutual TLS")
+    ssl_keyfile: Path | None = Field(None, description="the client certificate's key (PEM)")
+    ssl_password: SecretStr | None = Field(None, description="the key's password")
+    ssl_password_file: Path | None = Field(
+        None, description="a file holding the key's password (a mounted secret)"
+    )
 
     # Topics, for `processor topics ensure` (retention -1: keep forever).
     topic_partitions: int = Field(4, ge=1)
@@ -169,11 +186,29 @@ class Settings(BaseSettings):
         """What the broker calls this process: ``client_id``, else ``<group>-<instance>-0``."""
         return self.client_id or f"{self.group_id}-{instance_name(self)}-0"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _passwords_from_files(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for secret in ("sasl_password", "ssl_password"):
+            path = data.get(f"{secret}_file")
+            if path in (None, ""):
+                continue
+            if data.get(secret) not in (None, ""):
+                variable = ENV_PREFIX + secret.upper()
+                raise ValueError(f"give {variable} or {variable}_FILE, not both")
+            data = {**data, secret: read_secret(Path(path), ENV_PREFIX + f"{secret}_file".upper())}
+        return data
+
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> Settings:
         if self.security_protocol.startswith("SASL_") and self.sasl_mechanism is None:
             raise ValueError("sasl_mechanism is required with a SASL_* security_protocol")
-        if self.sasl_mechanism is not None and not (self.sasl_username and self.sasl_password):
+        if self.sasl_mechanism == "OAUTHBEARER":
+            if self.sasl_oauth_token_provider is None:
+                raise ValueError("sasl_oauth_token_provider is required with OAUTHBEARER")
+        elif self.sasl_mechanism is not None and not (self.sasl_username and self.sasl_password):
             raise ValueError("sasl_username and sasl_password are required with sasl_mechanism")
         return self
 
@@ -190,6 +225,20 @@ class Settings(BaseSettings):
         return self
 
 
+def read_secret(path: Path, variable: str) -> SecretStr:
+    """A secret from a file, as Kubernetes and Docker mount them: its text without the final
+    line break. The error names the file, never its content."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not text"
+        raise ValueError(f"{variable} {echoed(str(path), PATH_ECHO_MAX_CHARS)}: {why}") from None
+    secret = text.removesuffix("\n").removesuffix("\r")
+    if not secret:
+        raise ValueError(f"{variable} {echoed(str(path), PATH_ECHO_MAX_CHARS)} is empty")
+    return SecretStr(secret)
+
+
 def instance_name(settings: Settings) -> str:
     """This instance among the group's: its static id (a pod name), else the host's name."""
     return settings.group_instance_id or socket.gethostname()
@@ -203,8 +252,11 @@ def load_settings(**overrides: Any) -> Settings:
             raise ConfigError(
                 f"{ENV_PREFIX}{old.upper()} is no longer a setting: use {ENV_PREFIX}{new.upper()}"
             )
+    secrets_dir = os.environ.get(SECRETS_DIR_VARIABLE) or None
+    if secrets_dir is not None and not Path(secrets_dir).is_dir():
+        raise ConfigError(f"{SECRETS_DIR_VARIABLE} {echoed(secrets_dir)} is not a directory")
     try:
-        return Settings(**given)
+        return Settings(**given, _secrets_dir=secrets_dir)
     except ValidationError as exc:
         raise ConfigError(describe(exc, given)) from None
 

@@ -86,7 +86,7 @@ class Credentials:
         return self.folder / f"{user}.password"
 
     def password(self, user: str) -> str:
-        return self.password_file(user).read_text().strip()
+        return self.password_file(user).read_text().removesuffix("\n")
 
     def prepare(self, hosts: tuple[str, ...]) -> None:
         """Make what is missing: a CA, certificates signed by it, and a password per user."""
@@ -170,7 +170,8 @@ def client_settings(
         settings |= {
             "PROCESSOR_SASL_MECHANISM": mechanism,
             "PROCESSOR_SASL_USERNAME": user,
-            "PROCESSOR_SASL_PASSWORD": credentials.password(user),
+            # The file, not the password: it stays out of shells' history and of ps.
+            "PROCESSOR_SASL_PASSWORD_FILE": str(credentials.password_file(user)),
         }
     if protocol != "SASL_PLAINTEXT":
         settings["PROCESSOR_SSL_CAFILE"] = str(credentials.ca_file)

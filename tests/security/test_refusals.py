@@ -32,14 +32,19 @@ def command(environment: dict[str, Any], *argv: str) -> subprocess.CompletedProc
     return processor(*argv, **environment)
 
 
-def wrong_password(broker: LocalBroker, _: Path) -> tuple[dict[str, str], str]:
-    settings = broker.client_settings("SASL_SSL", "SCRAM-SHA-512")
-    return settings | {"PROCESSOR_SASL_PASSWORD": "not-the-password"}, "refused user 'processor'"
+def wrong_password_file(folder: Path) -> dict[str, str]:
+    wrong = folder / "wrong.password"
+    wrong.write_text("not-the-password\n")
+    return {"PROCESSOR_SASL_PASSWORD_FILE": str(wrong)}
 
 
-def wrong_plain_password(broker: LocalBroker, _: Path) -> tuple[dict[str, str], str]:
-    settings = broker.client_settings("SASL_SSL", "PLAIN")
-    return settings | {"PROCESSOR_SASL_PASSWORD": "not-the-password"}, "(PLAIN)"
+def wrong_password(broker: LocalBroker, tmp: Path) -> tuple[dict[str, str], str]:
+    settings = broker.client_settings("SASL_SSL", "SCRAM-SHA-512") | wrong_password_file(tmp)
+    return settings, "refused user 'processor'"
+
+
+def wrong_plain_password(broker: LocalBroker, tmp: Path) -> tuple[dict[str, str], str]:
+    return broker.client_settings("SASL_SSL", "PLAIN") | wrong_password_file(tmp), "(PLAIN)"
 
 
 def unknown_user(broker: LocalBroker, _: Path) -> tuple[dict[str, str], str]:

@@ -83,7 +83,7 @@ def test_cli_up_prints_the_client_settings_ready_for_export(
     assert printed == secure_broker.client_settings("SASL_SSL", "SCRAM-SHA-512")
     assert set(printed) == {
         "PROCESSOR_BOOTSTRAP_SERVERS", "PROCESSOR_SECURITY_PROTOCOL", "PROCESSOR_SASL_MECHANISM",
-        "PROCESSOR_SASL_USERNAME", "PROCESSOR_SASL_PASSWORD", "PROCESSOR_SSL_CAFILE",
+        "PROCESSOR_SASL_USERNAME", "PROCESSOR_SASL_PASSWORD_FILE", "PROCESSOR_SSL_CAFILE",
     }  # fmt: skip
     as_settings(printed)  # valid settings as they are
 
