@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from processor.security.oauth import TokenProviderError, load_token_provider
 from processor.security.tls import TlsFileError, client_context
 
 ENV_PREFIX = "PROCESSOR_"
@@ -311,7 +312,10 @@ def kafka_client_options(settings: Settings) -> dict[str, Any]:
         "bootstrap_servers": settings.bootstrap_servers,
         "security_protocol": settings.security_protocol,
     }
-    if settings.sasl_mechanism is not None:
+    if settings.sasl_mechanism == "OAUTHBEARER" and settings.sasl_oauth_token_provider:
+        options["sasl_mechanism"] = settings.sasl_mechanism
+        options["sasl_oauth_token_provider"] = _token_provider(settings.sasl_oauth_token_provider)
+    elif settings.sasl_mechanism is not None:
         options["sasl_mechanism"] = settings.sasl_mechanism
         options["sasl_plain_username"] = settings.sasl_username
         options["sasl_plain_password"] = (
@@ -320,6 +324,13 @@ def kafka_client_options(settings: Settings) -> dict[str, Any]:
     if settings.security_protocol in ("SSL", "SASL_SSL"):
         options["ssl_context"] = _ssl_context(settings)
     return options
+
+
+def _token_provider(spec: str) -> Any:
+    try:
+        return load_token_provider(spec)
+    except TokenProviderError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext:

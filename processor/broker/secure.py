@@ -27,6 +27,8 @@ CLIENT_USER = "processor"
 ADMIN_USER = "admin"
 SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 SASL_MECHANISMS = ("PLAIN", *SCRAM_MECHANISMS, "OAUTHBEARER")
+# Unsigned tokens for the client user (processor.broker.oauth), which this broker accepts.
+LOCAL_TOKEN_PROVIDER = "processor.broker.oauth:LocalTokenProvider"
 AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 SecuredProtocol = Literal["SASL_SSL", "SASL_PLAINTEXT", "SSL"]
 SECURED_PROTOCOLS: tuple[SecuredProtocol, ...] = ("SASL_SSL", "SASL_PLAINTEXT", "SSL")
@@ -166,7 +168,12 @@ def client_settings(
         "PROCESSOR_BOOTSTRAP_SERVERS": bootstrap,
         "PROCESSOR_SECURITY_PROTOCOL": protocol,
     }
-    if protocol != "SSL":
+    if protocol != "SSL" and mechanism == "OAUTHBEARER":
+        settings |= {
+            "PROCESSOR_SASL_MECHANISM": mechanism,
+            "PROCESSOR_SASL_OAUTH_TOKEN_PROVIDER": LOCAL_TOKEN_PROVIDER,
+        }
+    elif protocol != "SSL":
         settings |= {
             "PROCESSOR_SASL_MECHANISM": mechanism,
             "PROCESSOR_SASL_USERNAME": user,

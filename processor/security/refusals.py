@@ -43,6 +43,12 @@ def refused_credentials(settings: Settings, errors: list[BaseException]) -> str 
     for error in errors:
         if isinstance(error, SaslAuthenticationFailed):
             said = " ".join(str(error).split(": ", 1)[-1].split())
+            if settings.sasl_mechanism == "OAUTHBEARER":
+                return (
+                    f"the cluster at {settings.bootstrap_servers} refused the token of "
+                    f"PROCESSOR_SASL_OAUTH_TOKEN_PROVIDER {settings.sasl_oauth_token_provider}: "
+                    f"{said}"
+                )
             return (
                 f"the cluster at {settings.bootstrap_servers} refused user "
                 f"{settings.sasl_username!r} ({settings.sasl_mechanism}): {said}; check "

@@ -19,6 +19,7 @@ WAYS_IN: list[tuple[SecuredProtocol, str]] = [
     ("SASL_SSL", "SCRAM-SHA-256"),
     ("SASL_SSL", "SCRAM-SHA-512"),
     ("SASL_SSL", "PLAIN"),
+    ("SASL_SSL", "OAUTHBEARER"),
     ("SASL_PLAINTEXT", "SCRAM-SHA-256"),
     ("SSL", ""),
 ]

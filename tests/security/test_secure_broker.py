@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -13,9 +14,11 @@ from processor.broker import BrokerError, LocalBroker
 from processor.broker.certificates import issue
 from processor.broker.secure import SecuredProtocol, SecurePorts
 from processor.commands.broker import add_broker_commands
+from processor.commands.common import EXIT_USAGE
 from processor.config import kafka_client_options
 from tests.conftest import free_ports
 from tests.security.support import as_settings, create_topics, secure_settings, ways_in
+from tests.tools.test_one_line_errors import one_line, processor
 
 
 def run_cli(*argv: str) -> int:
@@ -96,3 +99,17 @@ def test_a_home_set_up_without_secure_is_refused_in_one_line(tmp_path: Path) -> 
 
     with pytest.raises(BrokerError, match="set up without --secure"):
         broker.up(timeout_s=10)
+
+
+def test_a_token_provider_that_cannot_be_loaded_is_one_line_and_exit_2(
+    secure_broker: LocalBroker,
+) -> None:
+    settings = secure_broker.client_settings("SASL_SSL", "OAUTHBEARER")
+    environment: dict[str, Any] = settings | {
+        "PROCESSOR_SASL_OAUTH_TOKEN_PROVIDER": "processor.broker.oauth:NoSuchProvider"
+    }
+
+    done = processor("topics", "ensure", **environment)
+
+    assert done.returncode == EXIT_USAGE
+    assert "processor.broker.oauth has no NoSuchProvider" in one_line(done)
