@@ -10,7 +10,7 @@ import yaml
 from processor.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-OVERLAY = ROOT / "deploy" / "kubernetes" / "sasl-ssl"
+OVERLAY = ROOT / "deploy" / "kubernetes-sasl-ssl"
 COMPOSE = ROOT / "docker-compose.sasl-ssl.yml"
 SETTING_NAMES = {"PROCESSOR_" + name.upper() for name in Settings.model_fields}
 FILE_SETTINGS = ("PROCESSOR_SASL_PASSWORD_FILE", "PROCESSOR_SSL_CAFILE")
