@@ -42,7 +42,7 @@ from processor.engine.recordsize import record_bytes
 from processor.engine.stats import Stats
 from processor.logs import ThrottledWarnings, get_logger
 from processor.pipeline import Headers
-from processor.security.permissions import Need, require
+from processor.security.permissions import Need, require, require_transactional_id
 
 T = TypeVar("T")
 
@@ -185,9 +185,15 @@ class Emitter(Generic[T]):
         """Start the producer (raises KafkaError while the cluster cannot be reached)."""
         self._producer = await _started(self._make_producer())
 
-    async def refuse_missing_permissions(self, settings: Settings, needs: list[Need]) -> None:
-        """Raise PermissionMissing for the first of ``needs`` the cluster does not allow."""
-        await require(self._live_producer().client, settings, needs)
+    async def refuse_missing_permissions(
+        self, settings: Settings, needs: list[Need], transactional_ids: Sequence[str] = ()
+    ) -> None:
+        """Raise PermissionMissing for the first of ``needs`` (or ``transactional_ids``) the
+        cluster does not allow."""
+        client = self._live_producer().client
+        await require(client, settings, needs)
+        for transactional_id in transactional_ids:
+            await require_transactional_id(client, settings, transactional_id)
 
     async def missing_topics(self, topics: Sequence[str]) -> list[str]:
         """Which of ``topics`` the cluster does not have (one metadata request)."""

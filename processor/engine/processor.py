@@ -36,7 +36,7 @@ from processor.engine.offsets import OffsetTracker
 from processor.engine.positions import PartitionPosition, partition_positions
 from processor.engine.scheduler import Scheduler
 from processor.engine.stats import Stats
-from processor.engine.transactions import Transactions
+from processor.engine.transactions import Transactions, transactional_id
 from processor.logs import get_logger
 from processor.pipeline import PipelineLike, check_pipeline, is_batch
 from processor.security.permissions import PermissionMissing, group_refusal_line, processor_needs
@@ -269,7 +269,7 @@ class Processor:
                     with held_library_logs() as held:
                         await self.emitter.start_producer()
                 needs = processor_needs(s, outputs)
-                await self.emitter.refuse_missing_permissions(s, needs)
+                await self.emitter.refuse_missing_permissions(s, needs, self._transactional_ids())
                 missing = await self.emitter.missing_topics([s.input_topic, *outputs])
         except (TimeoutError, KafkaError) as exc:
             refused = await refusal(s, exc, held)
@@ -282,6 +282,13 @@ class Processor:
         named = ", ".join(f"{topic} ({roles.get(topic, 'output')})" for topic in missing)
         fix = "create them (processor topics ensure) or correct the settings"
         return f"topics missing: {named}; {fix}"
+
+    def _transactional_ids(self) -> list[str]:
+        """One of the transactional ids exactly-once will use, to check its permission early."""
+        s = self.settings
+        if s.guarantee != "exactly-once":
+            return []
+        return [transactional_id(s.group_id, TopicPartition(s.input_topic, 0))]
 
     async def _serve(self) -> None:
         self.scheduler.start()

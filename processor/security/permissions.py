@@ -14,6 +14,7 @@ from typing import Any
 
 from aiokafka.errors import IncompatibleBrokerVersion, KafkaError
 from aiokafka.protocol.api import Request, RequestStruct, Response
+from aiokafka.protocol.coordination import FindCoordinatorRequest
 from aiokafka.protocol.types import Array, Boolean, Int16, Int32, Schema, String
 
 from processor.config import Settings
@@ -22,6 +23,8 @@ from processor.config import Settings
 OPERATION_CODES = {"READ": 3, "WRITE": 4, "CREATE": 5, "DESCRIBE": 8, "DESCRIBE_CONFIGS": 10}
 TOPIC_AUTHORIZATION_FAILED = 29
 UNKNOWN_TOPIC = 3
+TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
+TRANSACTION_COORDINATOR = 1  # FindCoordinator's key type for a transactional id
 # The broker did not compute the operations (not asked, or an old broker).
 NOT_PROVIDED = -(2**31)
 
@@ -86,14 +89,14 @@ def refusal_line(settings: Settings, need: Need) -> str:
     """One line naming who lacks which permission on which topic."""
     return (
         f"permission missing: {principal(settings)} may not {need.operation} topic "
-        f"{need.topic!r}; grant it with an ACL (docs/security.md lists what each command needs)"
+        f"{need.topic!r}; grant it with an ACL"
     )
 
 
 def group_refusal_line(settings: Settings, group: str, operation: str = "READ") -> str:
     return (
         f"permission missing: {principal(settings)} may not {operation} group {group!r}; "
-        "grant it with an ACL (docs/security.md lists what each command needs)"
+        "grant it with an ACL"
     )
 
 
@@ -105,6 +108,25 @@ async def require(client: Any, settings: Settings, needs: list[Need]) -> None:
     need = first_refused(needs, await topic_access(client, [need.topic for need in needs]))
     if need is not None:
         raise PermissionMissing(refusal_line(settings, need))
+
+
+async def require_transactional_id(client: Any, settings: Settings, transactional_id: str) -> None:
+    """Raise :class:`PermissionMissing` when the principal may not use ``transactional_id``.
+
+    The coordinator lookup is refused without it; later, aiokafka's sender would only log that
+    refusal, again and again, in a background task.
+    """
+    request = FindCoordinatorRequest(transactional_id, TRANSACTION_COORDINATOR)
+    try:
+        response = await client.send(client.get_random_node(), request)
+    except (KafkaError, IncompatibleBrokerVersion, NotImplementedError):
+        return  # the caller's own requests meet the same trouble and report it
+    if response.error_code == TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+        raise PermissionMissing(
+            f"permission missing: {principal(settings)} may not WRITE transactional id "
+            f"{transactional_id!r} (exactly-once: <group>-<topic>-<partition>); "
+            "grant it with an ACL"
+        )
 
 
 async def topic_access(client: Any, topics: list[str]) -> dict[str, TopicAccess]:

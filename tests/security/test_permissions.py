@@ -156,3 +156,15 @@ async def test_a_write_permission_revoked_while_running_stalls_then_recovers_wit
 
     delivery = await collect(admin)
     assert sorted(delivery.ids()) == sorted(sample.test_id for sample in first + second)
+
+
+def test_exactly_once_names_the_missing_transactional_id_permission_and_exits_6(
+    principal: Principal,
+) -> None:
+    environment = principal.environment() | {"PROCESSOR_GUARANTEE": "exactly-once"}
+
+    done = processor("run", "--startup-timeout-s", "30", **environment)
+
+    assert done.returncode == EXIT_PERMISSION, done.stderr
+    expected = f"may not WRITE transactional id '{principal.admin.group_id}-{principal.name}-0'"
+    assert expected in one_line(done)
