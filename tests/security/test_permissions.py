@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from processor.broker import LocalBroker
-from processor.broker.acls import Acl, Operation, Resource, grant, revoke
+from processor.broker.acls import Acl, Operation, Pattern, Resource, grant, revoke
 from processor.broker.certificates import issue
 from processor.commands.failures import EXIT_PERMISSION
 from processor.pipelines.transactions import pipeline as transactions
@@ -168,3 +168,23 @@ def test_exactly_once_names_the_missing_transactional_id_permission_and_exits_6(
     assert done.returncode == EXIT_PERMISSION, done.stderr
     expected = f"may not WRITE transactional id '{principal.admin.group_id}-{principal.name}-0'"
     assert expected in one_line(done)
+
+
+async def test_exactly_once_runs_with_a_prefixed_transactional_id_permission(
+    principal: Principal, secure_broker: LocalBroker
+) -> None:
+    group = principal.admin.group_id
+    transactions_acl = Acl(
+        f"User:{principal.name}", Resource.TRANSACTIONAL_ID, f"{group}-", Operation.WRITE,
+        Pattern.PREFIXED,
+    )  # fmt: skip
+    await asyncio.to_thread(grant, secure_broker.bootstrap, [transactions_acl])
+    samples = mixed_samples(200)
+    await produce(principal.admin.bootstrap_servers, principal.name, samples)
+    settings = principal.settings.model_copy(update={"guarantee": "exactly-once"})
+
+    async with running(settings):
+        assert await all_committed(principal.admin, timeout_s=60)
+
+    delivery = await collect(principal.admin)
+    assert sorted(delivery.ids()) == sorted(sample.test_id for sample in samples)
