@@ -126,13 +126,19 @@ def test_a_tool_command_names_the_missing_permission_and_exits_6(
     assert expected.format(name=principal.name) in one_line(done)
 
 
-async def test_a_write_permission_revoked_while_running_stalls_then_recovers_without_loss(
-    principal: Principal, secure_broker: LocalBroker
+@pytest.mark.parametrize(
+    ("revoked", "reason"),
+    [("write additions", "may not WRITE topic '{name}.additions'"),
+     ("read input", "may not READ topic '{name}'")],
+)  # fmt: skip
+async def test_a_permission_revoked_while_running_stalls_then_recovers_without_loss(
+    principal: Principal, secure_broker: LocalBroker, revoked: str, reason: str
 ) -> None:
     admin, settings = principal.admin, principal.settings
     first, second = mixed_samples(400)[:200], mixed_samples(400)[200:]
     await produce(admin.bootstrap_servers, admin.input_topic, first)
-    write = principal.acls["write additions"]
+    write = principal.acls[revoked]
+    expected = reason.format(name=principal.name)
 
     async with running(settings) as (processor, _):
         assert await all_committed(admin, timeout_s=60)
@@ -140,7 +146,7 @@ async def test_a_write_permission_revoked_while_running_stalls_then_recovers_wit
         await produce(admin.bootstrap_servers, admin.input_topic, second)
 
         async def unready() -> bool:
-            return "may not WRITE topic" in (processor.trouble or "")
+            return expected in (processor.trouble or "")
 
         assert await wait_until(unready, timeout_s=30)
         await asyncio.sleep(1.0)  # several commit intervals
@@ -148,7 +154,6 @@ async def test_a_write_permission_revoked_while_running_stalls_then_recovers_wit
         assert await committed(admin.bootstrap_servers, admin.group_id, admin.input_topic) != {
             partition: end for partition, end in ends.items() if end
         }
-        assert f"{principal.name}.additions" in (processor.trouble or "")
 
         await asyncio.to_thread(grant, secure_broker.bootstrap, [write])
         assert await all_committed(admin, timeout_s=60)
