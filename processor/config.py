@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import socket
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -13,15 +14,23 @@ from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from processor.logs import LogFormat, LogLevel
+from processor.security.oauth import TokenProviderError, load_token_provider
+from processor.security.tls import TlsFileError, client_context
 
 ENV_PREFIX = "PROCESSOR_"
 # Settings that were replaced: naming the old one fails, rather than being silently ignored.
 RENAMED = {"workers": "concurrency"}
 # Variables with the prefix that are read elsewhere (the local broker's commands), not settings.
-OTHER_VARIABLES = frozenset({"PROCESSOR_BROKER_HOME", "PROCESSOR_BROKER_CACHE"})
+OTHER_VARIABLES = frozenset(
+    {"PROCESSOR_BROKER_HOME", "PROCESSOR_BROKER_CACHE", "PROCESSOR_SECRETS_DIR"}
+)
+# A directory of files named like settings (``processor_sasl_password``), one secret each.
+SECRETS_DIR_VARIABLE = "PROCESSOR_SECRETS_DIR"
 DEFAULT_PIPELINE = "processor.pipelines.transactions:pipeline"
 # A value echoed in an error is cut to this many characters: a 5,000-digit number is not read.
 ECHO_MAX_CHARS = 60
+# A path is shown whole unless absurd: the operator needs all of it to find the file.
+PATH_ECHO_MAX_CHARS = 200
 DAY_MS = 24 * 60 * 60 * 1000
 # What a consumer reads of a transactional producer's records: all, or the committed only.
 IsolationLevel = Literal["read_committed", "read_uncommitted"]
@@ -235,22 +244,37 @@ class Settings(BaseSettings):
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="How clients connect to the brokers."
     )
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
-        None, description="The SASL mechanism; required with a SASL_* security protocol."
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = (
+        Field(None, description="The SASL mechanism; required with a SASL_* security protocol.")
     )
     sasl_username: str | None = Field(None, description="The SASL user name.")
     sasl_password: SecretStr | None = Field(
         None,
-        description="The SASL password; give it in the environment, not as a flag.",
+        description="The SASL password; better given as SASL_PASSWORD_FILE or in the secrets "
+        "directory, never as a flag.",
+    )
+    sasl_password_file: Path | None = Field(
+        None, description="A file holding the SASL password (a mounted secret), read at start."
+    )
+    sasl_oauth_token_provider: str | None = Field(
+        None,
+        description="OAUTHBEARER: module:attribute of an aiokafka AbstractTokenProvider (a class "
+        "or a factory called with no arguments).",
     )
     ssl_cafile: Path | None = Field(
         None, description="PEM file of the certificate authorities to trust."
     )
-    ssl_certfile: Path | None = Field(None, description="PEM file of the client certificate.")
+    ssl_certfile: Path | None = Field(
+        None, description="PEM file of the client certificate (mutual TLS)."
+    )
     ssl_keyfile: Path | None = Field(None, description="PEM file of the client's private key.")
     ssl_password: SecretStr | None = Field(
         None,
-        description="Password of the private key; give it in the environment, not as a flag.",
+        description="Password of the private key; better given as SSL_PASSWORD_FILE, never as a "
+        "flag.",
+    )
+    ssl_password_file: Path | None = Field(
+        None, description="A file holding the private key's password (a mounted secret)."
     )
 
     # Topics, for `processor topics ensure` (retention -1: keep forever).
@@ -332,11 +356,29 @@ class Settings(BaseSettings):
         """What the broker calls this process: ``client_id``, else ``<group>-<instance>-0``."""
         return self.client_id or f"{self.group_id}-{instance_name(self)}-0"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _passwords_from_files(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for secret in ("sasl_password", "ssl_password"):
+            path = data.get(f"{secret}_file")
+            if path in (None, ""):
+                continue
+            if data.get(secret) not in (None, ""):
+                variable = ENV_PREFIX + secret.upper()
+                raise ValueError(f"give {variable} or {variable}_FILE, not both")
+            data = {**data, secret: read_secret(Path(path), ENV_PREFIX + f"{secret}_file".upper())}
+        return data
+
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> Settings:
         if self.security_protocol.startswith("SASL_") and self.sasl_mechanism is None:
             raise ValueError("sasl_mechanism is required with a SASL_* security_protocol")
-        if self.sasl_mechanism is not None and not (self.sasl_username and self.sasl_password):
+        if self.sasl_mechanism == "OAUTHBEARER":
+            if self.sasl_oauth_token_provider is None:
+                raise ValueError("sasl_oauth_token_provider is required with OAUTHBEARER")
+        elif self.sasl_mechanism is not None and not (self.sasl_username and self.sasl_password):
             raise ValueError("sasl_username and sasl_password are required with sasl_mechanism")
         return self
 
@@ -346,9 +388,25 @@ class Settings(BaseSettings):
             return self
         for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
             path = getattr(self, name)
-            if path is not None and not path.is_file():
-                raise ValueError(f"{name} {echoed(str(path))} is not a readable file")
+            if path is not None and not (path.is_file() and os.access(path, os.R_OK)):
+                variable = ENV_PREFIX + name.upper()
+                shown = echoed(str(path), PATH_ECHO_MAX_CHARS)
+                raise ValueError(f"{variable} {shown} is not a readable file")
         return self
+
+
+def read_secret(path: Path, variable: str) -> SecretStr:
+    """A secret from a file, as Kubernetes and Docker mount them: its text without the final
+    line break. The error names the file, never its content."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not text"
+        raise ValueError(f"{variable} {echoed(str(path), PATH_ECHO_MAX_CHARS)}: {why}") from None
+    secret = text.removesuffix("\n").removesuffix("\r")
+    if not secret:
+        raise ValueError(f"{variable} {echoed(str(path), PATH_ECHO_MAX_CHARS)} is empty")
+    return SecretStr(secret)
 
 
 def instance_name(settings: Settings) -> str:
@@ -364,8 +422,11 @@ def load_settings(**overrides: Any) -> Settings:
             raise ConfigError(
                 f"{ENV_PREFIX}{old.upper()} is no longer a setting: use {ENV_PREFIX}{new.upper()}"
             )
+    secrets_dir = os.environ.get(SECRETS_DIR_VARIABLE) or None
+    if secrets_dir is not None and not Path(secrets_dir).is_dir():
+        raise ConfigError(f"{SECRETS_DIR_VARIABLE} {echoed(secrets_dir)} is not a directory")
     try:
-        return Settings(**given)
+        return Settings(**given, _secrets_dir=secrets_dir)
     except ValidationError as exc:
         raise ConfigError(describe(exc, given)) from None
 
@@ -420,7 +481,10 @@ def kafka_client_options(settings: Settings) -> dict[str, Any]:
         "bootstrap_servers": settings.bootstrap_servers,
         "security_protocol": settings.security_protocol,
     }
-    if settings.sasl_mechanism is not None:
+    if settings.sasl_mechanism == "OAUTHBEARER" and settings.sasl_oauth_token_provider:
+        options["sasl_mechanism"] = settings.sasl_mechanism
+        options["sasl_oauth_token_provider"] = _token_provider(settings.sasl_oauth_token_provider)
+    elif settings.sasl_mechanism is not None:
         options["sasl_mechanism"] = settings.sasl_mechanism
         options["sasl_plain_username"] = settings.sasl_username
         options["sasl_plain_password"] = (
@@ -431,20 +495,20 @@ def kafka_client_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def _ssl_context(settings: Settings) -> Any:
-    import ssl
-
-    from aiokafka.helpers import create_ssl_context
-
+def _token_provider(spec: str) -> Any:
     try:
-        return create_ssl_context(
-            cafile=settings.ssl_cafile,
-            certfile=settings.ssl_certfile,
-            keyfile=settings.ssl_keyfile,
-            password=settings.ssl_password.get_secret_value() if settings.ssl_password else None,
+        return load_token_provider(spec)
+    except TokenProviderError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _ssl_context(settings: Settings) -> ssl.SSLContext:
+    try:
+        return client_context(
+            settings.ssl_cafile,
+            settings.ssl_certfile,
+            settings.ssl_keyfile,
+            settings.ssl_password.get_secret_value() if settings.ssl_password else None,
         )
-    except (OSError, ssl.SSLError) as exc:  # a file unreadable, not PEM, or a wrong password
-        files = [str(p) for p in (settings.ssl_cafile, settings.ssl_certfile, settings.ssl_keyfile)]
-        named = ", ".join(f for f in files if f != "None")
-        reason = " ".join(str(exc).split())
-        raise ConfigError(f"cannot use the TLS files ({named}): {echoed(reason, 120)}") from None
+    except TlsFileError as exc:
+        raise ConfigError(str(exc)) from None

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from aiokafka.errors import KafkaError
+
+from processor.config import Settings
+from processor.security.permissions import Need, require
+from processor.security.refusals import refusal
 
 LIBRARY_LOGGER = "aiokafka"
 # The reason in an error line is a few words, never a page.
@@ -65,18 +69,37 @@ def reason(error: BaseException, held: list[logging.LogRecord]) -> str:
     return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 1] + "…"
 
 
-async def start_client(client: Any, bootstrap_servers: str) -> None:
-    """Start an aiokafka producer, consumer or admin client. When it cannot reach the cluster it
-    is closed again (no "Unclosed" warning later) and :class:`ClusterUnreachable` is raised."""
+async def start_client(client: Any, settings: Settings, needs: Sequence[Need] = ()) -> None:
+    """Start an aiokafka producer, consumer or admin client made with ``settings``. When it
+    cannot reach the cluster it is closed again (no "Unclosed" warning later) and
+    :class:`ClusterUnreachable` is raised, or :class:`AuthenticationRefused` when the cluster
+    answered and refused the credentials or a certificate; or :class:`PermissionMissing` when
+    it does not allow one of ``needs`` (checked up front: a refused read or write later would
+    only be a log line of the library's, or an endless retry)."""
     try:
         with held_library_logs() as held:
             await client.start()
     except (KafkaError, OSError, TimeoutError) as exc:
         await close_client(client)
-        raise ClusterUnreachable(bootstrap_servers, reason(exc, held)) from None
+        refused = await refusal(settings, exc, held)
+        if refused is not None:
+            raise refused from None
+        raise ClusterUnreachable(settings.bootstrap_servers, reason(exc, held)) from None
     except BaseException:
         await close_client(client)
         raise
+    if needs:
+        try:
+            await require(cluster_client(client), settings, list(needs))
+        except BaseException:
+            await close_client(client)
+            raise
+
+
+def cluster_client(client: Any) -> Any:
+    """The connection pool under a producer (``client``), consumer or admin client
+    (``_client``): what metadata requests of our own go through."""
+    return getattr(client, "client", None) or client._client
 
 
 async def close_client(client: Any) -> None:

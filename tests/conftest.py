@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pytest
 
 from processor.broker import LocalBroker, LocalCluster
+from processor.broker.secure import SecurePorts
 
 # testcontainers drives Confluent's image scripts; cp-kafka 8.0 ships Apache Kafka 4.0 (KRaft).
 KAFKA_CONTAINER_IMAGE = "confluentinc/cp-kafka:8.0.0"
@@ -95,6 +96,20 @@ def local_broker(session_kafka: SessionKafka) -> LocalBroker:
     if session_kafka.local is None:
         pytest.skip("the session's broker is not a LocalBroker (env or testcontainers)")
     return session_kafka.local
+
+
+@pytest.fixture(scope="session")
+def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """A broker from the jars with TLS, SASL and ACLs (``broker up --secure``), started on first
+    use: its own, whatever broker the session's other tests use."""
+    port, controller_port, *secured = free_ports(5)
+    home = tmp_path_factory.mktemp("kafka-secure")
+    broker = LocalBroker(home, port, controller_port, secure=SecurePorts(*secured))
+    try:
+        broker.up(timeout_s=180)
+        yield broker
+    finally:
+        broker.down()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -27,11 +27,13 @@ from processor.archive.view import ArchiveStats
 from processor.archive.writer import SealedFile
 from processor.archive.writing import FileWriter, Job
 from processor.config import Settings, kafka_client_options
+from processor.connect import start_client
 from processor.engine.emit import Backoff
 from processor.engine.positions import PartitionPosition
 from processor.engine.rawread import read_partition_raw, undecodable
 from processor.logs import ThrottledWarnings, get_logger
 from processor.metadata import partitions_of
+from processor.security.permissions import Need
 
 log = get_logger("processor.archive")
 
@@ -111,7 +113,8 @@ class Archiver:
 
     async def run(self) -> int:
         """Archive until stopped; 0 when everything taken in was written and committed."""
-        await self._consumer.start()
+        needs = [Need("READ", topic) for topic in self.plan.topics]
+        await start_client(self._consumer, self.settings, needs)
         try:
             await self._wait_for_topics()
             self._consumer.subscribe(list(self.plan.topics), listener=self.partitions)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from processor.broker.acls import full_access, grant
 from processor.broker.jars import KAFKA_VERSION, BrokerError, ensure_jars
 from processor.broker.probe import wait_until_ready
 from processor.broker.process import (
@@ -29,6 +30,16 @@ from processor.broker.process import (
     spawn_detached,
     terminate_process,
     what_went_wrong,
+)
+from processor.broker.secure import (
+    CLIENT_USER,
+    SECURED_PROTOCOLS,
+    Credentials,
+    SecuredProtocol,
+    SecurePorts,
+    client_settings,
+    listener_properties,
+    scram_arguments,
 )
 from processor.broker.settings import java_command, log4j_config, new_cluster_id, server_properties
 
@@ -84,6 +95,8 @@ class LocalBroker:
     # Broker settings over ours (``server.properties`` keys), applied when it starts.
     overrides: tuple[tuple[str, str], ...] = ()
     heap_mb: int = 512
+    # TLS, SASL and ACLs on these ports besides the plaintext admin port (processor.broker.secure).
+    secure: SecurePorts | None = None
 
     def __post_init__(self) -> None:
         # The broker is recognised by this path in its command line, so spell it one way only.
@@ -93,6 +106,24 @@ class LocalBroker:
     def bootstrap(self) -> str:
         """The client address, ``host:port``."""
         return f"{self.host}:{self.port}"
+
+    @property
+    def credentials(self) -> Credentials:
+        """The secured broker's CA, certificates and passwords."""
+        return Credentials(self.home / "secrets")
+
+    def secure_bootstrap(self, protocol: SecuredProtocol) -> str:
+        """The address of the secured listener for ``protocol``."""
+        if self.secure is None:
+            raise BrokerError("this broker has no secured listeners (start it with --secure)")
+        return f"{self.host}:{self.secure.of(protocol)}"
+
+    def client_settings(
+        self, protocol: SecuredProtocol = "SASL_SSL", mechanism: str = "SCRAM-SHA-512"
+    ) -> dict[str, str]:
+        """The processor's settings (``PROCESSOR_*``) to connect as the client user."""
+        address = self.secure_bootstrap(protocol)
+        return client_settings(address, self.credentials, protocol, mechanism)
 
     @property
     def pid_file(self) -> Path:
@@ -127,10 +158,12 @@ class LocalBroker:
         ``timeout_s`` bounds the wait for the broker to answer; fetching the jars on first use
         (Maven, about ten seconds) comes before it. Raises BrokerError with a readable reason.
         """
+        self._refuse_other_setup()
         pid = self._live_pid()
         if pid is not None:
             progress(f"already running (pid {pid}), home {self.home}")
             wait_until_ready(self.bootstrap, timeout_s)
+            self._grant_client_access()
             return self.bootstrap
         self.refuse_taken_ports()
         require_java()
@@ -139,6 +172,7 @@ class LocalBroker:
         progress(f"starting Kafka {KAFKA_VERSION} at {self.bootstrap}, log {self.log_file}")
         starting = self.spawn(libs)
         starting.wait(timeout_s)
+        self._grant_client_access()
         progress(f"ready (pid {starting.jvm.pid})")
         return self.bootstrap
 
@@ -160,7 +194,8 @@ class LocalBroker:
 
     def refuse_taken_ports(self) -> None:
         """Raise BrokerError naming the first of this broker's ports another program holds."""
-        refuse_taken_ports(self.host, [self.port, self.controller_port])
+        secured = [] if self.secure is None else [self.secure.of(p) for p in SECURED_PROTOCOLS]
+        refuse_taken_ports(self.host, [self.port, self.controller_port, *secured])
 
     def spawn(self, libs: Path, *, cluster_id: str | None = None) -> Starting:
         """Write the config, format the storage on first use, and start the JVM; don't wait.
@@ -180,12 +215,32 @@ class LocalBroker:
         self.pid_file.write_text(f"{spawned.pid}\n")
         return Starting(self, spawned, logs_before)
 
+    def _refuse_other_setup(self) -> None:
+        # SCRAM users are made when the storage is formatted: a plaintext broker's data has none.
+        formatted = (self.data_dir / "meta.properties").exists()
+        if self.secure is not None and formatted and not self.credentials.ca_file.exists():
+            raise BrokerError(
+                f"the broker in {self.home} was set up without --secure; "
+                "stop it and use another --home for a secured one"
+            )
+
+    def _grant_client_access(self) -> None:
+        if self.secure is not None:
+            grant(self.bootstrap, full_access(CLIENT_USER))
+
     def _write_config(self) -> None:
         for folder in (self.home / "config", self.data_dir, self.home / "logs"):
             folder.mkdir(parents=True, exist_ok=True)
+        settings: dict[str, str] = {}
+        if self.secure is not None:
+            self.credentials.prepare((self.host, "localhost"))
+            settings = listener_properties(
+                self.host, self.port, self.controller_port, self.secure, self.credentials
+            )
         properties = server_properties(
-            self.host, self.port, self.controller_port, self.data_dir, dict(self.overrides)
-        )
+            self.host, self.port, self.controller_port, self.data_dir,
+            settings | dict(self.overrides),
+        )  # fmt: skip
         self._properties_file.write_text(properties)
         (self.home / "config" / "log4j2.properties").write_text(log4j_config(self.log_file))
 
@@ -194,6 +249,8 @@ class LocalBroker:
             return  # formatted before; saves a JVM start
         tool = [*java_command(libs, self.home / "config", heap_mb=128), "kafka.tools.StorageTool"]
         format_command = ["format", "-t", cluster_id, "-c", str(self._properties_file)]
+        if self.secure is not None:
+            format_command += scram_arguments(self.credentials)
         run_tool([*tool, *format_command, "--ignore-formatted"], "format")
 
     def _live_pid(self) -> int | None:

@@ -46,7 +46,7 @@ def wait_until_ready(bootstrap: str, timeout_s: float) -> None:
 
     Retries until ``timeout_s`` has passed, then raises BrokerError.
     """
-    _in_thread(_poll(bootstrap, timeout_s, _list_topics))
+    in_thread(_poll(bootstrap, timeout_s, _list_topics))
 
 
 def wait_for_brokers(bootstrap: str, node_ids: Collection[int], timeout_s: float) -> None:
@@ -62,7 +62,7 @@ def wait_for_brokers(bootstrap: str, node_ids: Collection[int], timeout_s: float
         if missing:
             raise _NotYet(f"brokers {sorted(missing)} are not live yet")
 
-    _in_thread(_poll(bootstrap, timeout_s, all_listed))
+    in_thread(_poll(bootstrap, timeout_s, all_listed))
 
 
 def partition_state(bootstrap: str, topic: str, partition: int) -> PartitionState:
@@ -78,7 +78,7 @@ def partition_state(bootstrap: str, topic: str, partition: int) -> PartitionStat
                 return _partition_state(state)
         raise _NotYet(f"topic {topic!r} has no partition {partition}")
 
-    return _in_thread(_poll(bootstrap, _DESCRIBE_TIMEOUT_S, describe))
+    return in_thread(_poll(bootstrap, _DESCRIBE_TIMEOUT_S, describe))
 
 
 def _partition_state(state: dict[str, Any]) -> PartitionState:
@@ -88,7 +88,7 @@ def _partition_state(state: dict[str, Any]) -> PartitionState:
     )
 
 
-def _in_thread(question: Coroutine[Any, Any, T]) -> T:
+def in_thread(question: Coroutine[Any, Any, T]) -> T:
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-probe") as pool:
         return pool.submit(asyncio.run, question).result()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from processor.broker.cluster import LocalCluster, nodes_in, stepped_ports
 from processor.broker.local import KAFKA_VERSION, BrokerError, LocalBroker, default_home
+from processor.broker.secure import SASL_MECHANISMS, SecurePorts, export_lines
 from processor.commands.common import seconds
 
 EXIT_ERROR = 1
@@ -41,6 +42,18 @@ def add_broker_commands(subparsers: argparse._SubParsersAction[argparse.Argument
                 type=_broker_setting,
                 help="a server.properties setting over ours, used when the broker starts "
                 "(repeatable), e.g. group.initial.rebalance.delay.ms=3000",
+            )
+            parser.add_argument(
+                "--secure",
+                action="store_true",
+                help="also listen with SASL_SSL, SASL_PLAINTEXT and SSL (mutual TLS), with ACLs; "
+                "print the client settings as PROCESSOR_NAME=value lines (one broker only)",
+            )
+            parser.add_argument(
+                "--secure-port",
+                type=int,
+                default=None,
+                help="SASL_SSL port; SASL_PLAINTEXT and SSL take the next two (default: PORT+2)",
             )
         parser.set_defaults(func=_reporting_errors(command))
 
@@ -102,10 +115,23 @@ def _broker(args: argparse.Namespace) -> LocalBroker | LocalCluster:
     home = args.home or default_home()
     overrides = tuple(getattr(args, "config", ()))
     nodes = args.nodes or (1 if args.broker_command == "up" else nodes_in(home) or 1)
+    secure = _secure_ports(args)
+    if secure is not None and nodes != 1:
+        raise BrokerError("--secure starts one broker; leave out --nodes")
     if nodes == 1:
-        return LocalBroker(home, args.port, args.controller_port, overrides=overrides)
+        return LocalBroker(
+            home, args.port, args.controller_port, overrides=overrides, secure=secure
+        )
     ports, controller_ports = stepped_ports(args.port, args.controller_port, nodes)
     return LocalCluster(home, ports, controller_ports, overrides=overrides)
+
+
+def _secure_ports(args: argparse.Namespace) -> SecurePorts | None:
+    if not getattr(args, "secure", False):
+        return None
+    if args.secure_port is None:
+        return SecurePorts.after(args.port)
+    return SecurePorts(args.secure_port, args.secure_port + 1, args.secure_port + 2)
 
 
 def _timeout(args: argparse.Namespace) -> dict[str, float]:
@@ -116,8 +142,14 @@ def _up(args: argparse.Namespace) -> int:
     def to_stderr(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    # Only the address goes to stdout, so that scripts can capture it.
-    print(_broker(args).up(**_timeout(args), progress=to_stderr))
+    # Only the address (or the client settings) goes to stdout, so that scripts can capture it.
+    broker = _broker(args)
+    address = broker.up(**_timeout(args), progress=to_stderr)
+    if isinstance(broker, LocalBroker) and broker.secure is not None:
+        to_stderr(listeners_line(broker))
+        print(export_lines(broker.client_settings()), end="")
+    else:
+        print(address)
     return 0
 
 
@@ -133,3 +165,17 @@ def _status(args: argparse.Namespace) -> int:
     for status in statuses:
         print(status.line())
     return 0 if all(status.running for status in statuses) else EXIT_NOT_RUNNING
+
+
+def listeners_line(broker: LocalBroker) -> str:
+    """Where each secured listener answers, for people (the settings lines name one of them)."""
+    ports = broker.secure
+    assert ports is not None  # only called for a secured broker
+    client = broker.credentials.client
+    return (
+        f"admin (super user, no TLS) at {broker.bootstrap}; "
+        f"SASL_SSL ({', '.join(SASL_MECHANISMS)}) at {broker.host}:{ports.sasl_ssl}; "
+        f"SASL_PLAINTEXT at {broker.host}:{ports.sasl_plaintext}; "
+        f"SSL with client certificate {client.cert} and key {client.key} "
+        f"at {broker.host}:{ports.ssl}; secrets in {broker.credentials.folder}"
+    )

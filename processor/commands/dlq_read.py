@@ -16,6 +16,7 @@ from processor.commands.scan import UnknownTopicError, follow, scan
 from processor.config import Settings, kafka_client_options
 from processor.connect import start_client
 from processor.metadata import refresh_metadata
+from processor.security.permissions import Need
 
 
 async def select(settings: Settings, wanted: Filter, limit: int = 0) -> list[DeadLetter]:
@@ -98,7 +99,7 @@ async def read_one(settings: Settings, partition: int, offset: int) -> DeadLette
     consumer = AIOKafkaConsumer(
         **kafka_client_options(settings), enable_auto_commit=False, group_id=None
     )
-    await start_client(consumer, settings.bootstrap_servers)
+    await start_client(consumer, settings, [Need("READ", topic)])
     try:
         await refresh_metadata(consumer)  # this very topic may have grown partitions
         partitions = consumer.partitions_for_topic(topic)

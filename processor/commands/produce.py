@@ -26,6 +26,7 @@ from processor.commands.sources import Format, Line, read_records
 from processor.config import Settings, kafka_client_options
 from processor.connect import start_client
 from processor.pipeline import PipelineLike
+from processor.security.permissions import Need
 
 EPILOG = """examples:
   processor produce examples/transactions.jsonl
@@ -137,7 +138,7 @@ async def produce_files(
     producer = AIOKafkaProducer(
         **kafka_client_options(settings), acks="all", enable_idempotence=True, linger_ms=10
     )
-    await start_client(producer, settings.bootstrap_servers)
+    await start_client(producer, settings, [Need("WRITE", topic)])
     tally, pacer = Tally(), _Pacer(args.rate)
     progress = Progress("sent")
     try:

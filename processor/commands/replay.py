@@ -16,6 +16,7 @@ from processor.commands.scan import UnknownTopicError
 from processor.config import Settings, kafka_client_options
 from processor.connect import start_client
 from processor.metadata import partitions_of
+from processor.security.permissions import Need
 
 
 def replay_headers(letter: DeadLetter, now: datetime) -> list[tuple[str, bytes | None]]:
@@ -38,11 +39,12 @@ async def send_back(settings: Settings, letters: list[DeadLetter], to: str | Non
     producer = AIOKafkaProducer(
         **kafka_client_options(settings), acks="all", enable_idempotence=True
     )
-    await start_client(producer, settings.bootstrap_servers)
+    targets = sorted({to or letter.source_topic for letter in letters})
+    await start_client(producer, settings, [Need("WRITE", topic) for topic in targets])
     progress = Progress("replayed", len(letters))
     failed = 0
     try:
-        await check_topics_exist(producer, sorted({to or x.source_topic for x in letters}))
+        await check_topics_exist(producer, targets)
         now = datetime.now(UTC)
         for start in range(0, len(letters), SEND_CHUNK):
             pending = [

@@ -21,6 +21,7 @@ from processor.connect import start_client
 from processor.engine.rawread import read_partition_raw, undecodable
 from processor.logs import get_logger
 from processor.metadata import partitions_of
+from processor.security.permissions import Need
 
 log = get_logger("processor.commands.scan")
 
@@ -86,7 +87,7 @@ async def _scan(
         isolation_level=isolation,
     )
     read_committed = isolation == "read_committed"
-    await start_client(consumer, settings.bootstrap_servers)
+    await start_client(consumer, settings, [Need("READ", topic)])
     try:
         partitions = await _partitions(consumer, topic)
         consumer.assign(partitions)
@@ -184,7 +185,7 @@ async def committed_offsets(settings: Settings, topic: str) -> dict[int, int]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + COORDINATOR_WAIT_S
     admin = AIOKafkaAdminClient(**kafka_client_options(settings))
-    await start_client(admin, settings.bootstrap_servers)
+    await start_client(admin, settings)
     try:
         while True:
             try:

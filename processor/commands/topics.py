@@ -18,6 +18,7 @@ from aiokafka.errors import TopicAlreadyExistsError, for_code
 from processor.config import Settings, kafka_client_options
 from processor.connect import start_client
 from processor.pipeline import PipelineLike
+from processor.security.permissions import Need
 from processor.topology import topic_names
 
 RETENTION = "retention.ms"
@@ -86,9 +87,10 @@ def report(topic: str, actual: TopicShape, wanted: TopicShape) -> TopicReport:
 
 async def ensure_topics(settings: Settings, pipeline: PipelineLike) -> list[TopicReport]:
     admin = AIOKafkaAdminClient(**kafka_client_options(settings))
-    await start_client(admin, settings.bootstrap_servers)
+    wanted = wanted_shapes(settings, pipeline)
+    # Comparing an existing topic reads its configuration (its retention).
+    await start_client(admin, settings, [Need("DESCRIBE_CONFIGS", topic) for topic in wanted])
     try:
-        wanted = wanted_shapes(settings, pipeline)
         existing = await existing_shapes(admin, list(wanted))
         return [
             report(topic, existing[topic], shape)

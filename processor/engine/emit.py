@@ -30,16 +30,19 @@ from aiokafka.errors import (
     PolicyViolationError,
     RecordListTooLargeError,
     RecordTooLargeError,
+    TopicAuthorizationFailedError,
     UnknownError,
     UnknownProducerId,
 )
 from aiokafka.partitioner import murmur2
 
+from processor.config import Settings
 from processor.engine.cancel import cancel_and_wait
 from processor.engine.recordsize import record_bytes
 from processor.engine.stats import Stats
 from processor.logs import ThrottledWarnings, get_logger
 from processor.pipeline import Headers
+from processor.security.permissions import Need, require, require_transactional_id
 
 T = TypeVar("T")
 
@@ -80,6 +83,13 @@ WARNING_INTERVAL_S = 30.0
 
 log = get_logger("processor.engine.emit")
 _new = tuple.__new__
+
+
+def _write_trouble(topic: str, partition: int, error: KafkaError) -> str:
+    """Readiness's reason while writes to a partition fail; a revoked ACL says so plainly."""
+    if isinstance(error, TopicAuthorizationFailedError):
+        return f"permission missing: may not WRITE topic {topic!r} (retrying until granted)"
+    return f"cannot write to {topic}/{partition}: {error!r}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +184,16 @@ class Emitter(Generic[T]):
     async def start_producer(self) -> None:
         """Start the producer (raises KafkaError while the cluster cannot be reached)."""
         self._producer = await _started(self._make_producer())
+
+    async def refuse_missing_permissions(
+        self, settings: Settings, needs: list[Need], transactional_ids: Sequence[str] = ()
+    ) -> None:
+        """Raise PermissionMissing for the first of ``needs`` (or ``transactional_ids``) the
+        cluster does not allow."""
+        client = self._live_producer().client
+        await require(client, settings, needs)
+        for transactional_id in transactional_ids:
+            await require_transactional_id(client, settings, transactional_id)
 
     async def missing_topics(self, topics: Sequence[str]) -> list[str]:
         """Which of ``topics`` the cluster does not have (one metadata request)."""
@@ -352,7 +372,7 @@ class Emitter(Generic[T]):
                         queue.singles = count  # the record at fault is among these
                     limit = 1 if queue.singles else max(1, count // 2)  # too large: halve
                     continue
-                self.failing[(topic, partition)] = f"cannot write to {topic}/{partition}: {exc!r}"
+                self.failing[(topic, partition)] = _write_trouble(topic, partition, exc)
                 await asyncio.sleep(self._backoff.delay_s(attempt))
                 continue
             if self.failing:

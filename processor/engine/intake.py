@@ -13,7 +13,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import ConsumerStoppedError, IllegalStateError, KafkaError
+from aiokafka.errors import (
+    ConsumerStoppedError,
+    IllegalStateError,
+    KafkaError,
+    TopicAuthorizationFailedError,
+)
 
 from processor.engine.emit import Backoff
 from processor.engine.flow import FlowControl
@@ -34,6 +39,16 @@ PAUSED_POLL_TIMEOUT_MS = 5
 # Errors that mean the consumer itself is gone or misused: a bug or a shutdown, not a record.
 FATAL = (ConsumerStoppedError, IllegalStateError)
 WARNING_INTERVAL_S = 30.0
+
+
+def _read_trouble(error: Exception) -> str:
+    """Readiness's reason while polls fail; a revoked ACL says so plainly."""
+    if isinstance(error, TopicAuthorizationFailedError):
+        # aiokafka gives one topic, or a set of them.
+        named = {a for arg in error.args for a in ([arg] if isinstance(arg, str) else arg)}
+        topics = ", ".join(repr(topic) for topic in sorted(named))
+        return f"permission missing: may not READ topic {topics} (retrying until granted)"
+    return f"cannot read the input: {error!r}"
 
 
 class Intake:
@@ -128,7 +143,7 @@ class Intake:
         """A poll raised: read raw past what the client cannot decode, or wait out the cluster."""
         self._failures += 1
         if not undecodable(error):
-            self.trouble = f"cannot read the input: {error!r}"
+            self.trouble = _read_trouble(error)
             self._warn("poll_failed", error)
             await asyncio.sleep(self._backoff.delay_s(self._failures))
             return

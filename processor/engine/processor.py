@@ -17,7 +17,7 @@ from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import GroupAuthorizationFailedError, KafkaError
 
 from processor.config import Settings, kafka_client_options
 from processor.connect import ClusterUnreachable, held_library_logs, reason
@@ -36,9 +36,11 @@ from processor.engine.offsets import OffsetTracker
 from processor.engine.positions import PartitionPosition, partition_positions
 from processor.engine.scheduler import Scheduler
 from processor.engine.stats import Stats
-from processor.engine.transactions import Transactions
+from processor.engine.transactions import Transactions, transactional_id
 from processor.logs import get_logger
 from processor.pipeline import PipelineLike, check_pipeline, is_batch
+from processor.security.permissions import PermissionMissing, group_refusal_line, processor_needs
+from processor.security.refusals import refusal
 from processor.topology import written_topics
 
 log = get_logger("processor.engine.processor")
@@ -245,6 +247,8 @@ class Processor:
         try:
             async with asyncio.timeout(max(deadline - loop.time(), CLOSE_GRACE_S)):
                 await self.consumer.start()
+        except GroupAuthorizationFailedError:
+            raise PermissionMissing(group_refusal_line(s, s.group_id)) from None
         except (KafkaError, TimeoutError) as exc:
             raise StartupError(f"the consumer could not start: {exc!r}") from None
         self.starting = None
@@ -264,8 +268,13 @@ class Processor:
                     # The library's own line says why; it becomes this problem's reason.
                     with held_library_logs() as held:
                         await self.emitter.start_producer()
+                needs = processor_needs(s, outputs)
+                await self.emitter.refuse_missing_permissions(s, needs, self._transactional_ids())
                 missing = await self.emitter.missing_topics([s.input_topic, *outputs])
         except (TimeoutError, KafkaError) as exc:
+            refused = await refusal(s, exc, held)
+            if refused is not None:
+                raise refused from None  # the configuration's: waiting cannot help
             return str(ClusterUnreachable(s.bootstrap_servers, reason(exc, held)))
         if not missing:
             return None
@@ -273,6 +282,13 @@ class Processor:
         named = ", ".join(f"{topic} ({roles.get(topic, 'output')})" for topic in missing)
         fix = "create them (processor topics ensure) or correct the settings"
         return f"topics missing: {named}; {fix}"
+
+    def _transactional_ids(self) -> list[str]:
+        """One of the transactional ids exactly-once will use, to check its permission early."""
+        s = self.settings
+        if s.guarantee != "exactly-once":
+            return []
+        return [transactional_id(s.group_id, TopicPartition(s.input_topic, 0))]
 
     async def _serve(self) -> None:
         self.scheduler.start()
