@@ -72,7 +72,7 @@ async def check_topics(settings: Settings, topics: list[str]) -> None:
     consumer = AIOKafkaConsumer(
         **kafka_client_options(settings), enable_auto_commit=False, group_id=None
     )
-    await start_client(consumer, settings.bootstrap_servers)
+    await start_client(consumer, settings, [Need("WRITE", topic) for topic in topics])
     try:
         for topic in topics:
             if not await partitions_of(consumer, topic):

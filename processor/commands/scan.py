@@ -122,7 +122,7 @@ async def follow(settings: Settings, topic: str, starts: dict[int, int]) -> Asyn
         group_id=None,
         isolation_level=settings.isolation_level,
     )
-    await start_client(consumer, settings.bootstrap_servers)
+    await start_client(consumer, settings, [Need("READ", topic)])
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(starts)]
         consumer.assign(partitions)

@@ -30,7 +30,7 @@ class GroupReader:
         self._consumer: AIOKafkaConsumer | None = None
 
     async def __aenter__(self) -> GroupReader:
-        await start_client(self._admin, self._settings.bootstrap_servers)
+        await start_client(self._admin, self._settings)
         # Made only now: a client never started warns "Unclosed" when collected.
         consumer = AIOKafkaConsumer(
             **self._options,
@@ -39,7 +39,7 @@ class GroupReader:
             isolation_level=self._settings.isolation_level,
         )
         try:
-            await start_client(consumer, self._settings.bootstrap_servers)
+            await start_client(consumer, self._settings)
         except BaseException:
             await close_client(self._admin)
             raise

@@ -40,7 +40,7 @@ def test_the_page_names_every_setting_by_variable_and_flag() -> None:
     ("name", "allowed"),
     [
         ("ordering", "key, partition, none"),
-        ("sasl_mechanism", "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, or unset"),
+        ("sasl_mechanism", "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER, or unset"),
         ("concurrency", "integer ≥ 1, ≤ 100000"),
         ("queue_resume_ratio", "number ≥ 0.0, < 1.0"),
         ("shutdown_timeout_s", "number > 0"),
