@@ -104,6 +104,12 @@ def test_every_tool_command_works_over_sasl_ssl(
     assert capsys.readouterr().out.startswith(f"replayed {DECODE_SAMPLES}, refused 0, failed 0")
     asyncio.run(processed(secured, admin))  # the replayed records fail again
     assert main(["audit", *topics]) == 0, capsys.readouterr()
+    capsys.readouterr()
+    assert main(["status", "--json", *topics]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["total_lag"] == 0, status
+    assert main(["dlq", "replay", "--dry-run", "--to", "no-such-topic", *topics]) == 2
+    assert "no-such-topic" in capsys.readouterr().err
     environment = client_environment(secure_broker, *way)
     archived = archive_once(secured, tmp_path / "archive", environment)
     assert archived.returncode == 0, archived.stderr[-2000:]
