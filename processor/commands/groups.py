@@ -8,17 +8,13 @@ aiokafka's client, not public API: the one place here that does.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.errors import (
-    CoordinatorLoadInProgressError,
-    CoordinatorNotAvailableError,
     NoError,
-    NotCoordinatorError,
     for_code,
 )
 from aiokafka.protocol.admin import (
@@ -29,15 +25,8 @@ from aiokafka.protocol.admin import (
 from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import Array, Boolean, Bytes, Int16, Int32, Schema, String
 
-# How long the group's coordinator may take to become available (a new cluster creates its
-# offsets topic on the first request).
-COORDINATOR_WAIT_S = 30.0
-COORDINATOR_POLL_S = 0.5
-COORDINATOR_NOT_READY = (
-    CoordinatorNotAvailableError,
-    CoordinatorLoadInProgressError,
-    NotCoordinatorError,
-)
+from processor.commands.coordinator import once_ready
+
 # What a coordinator says of a group it does not know.
 NO_SUCH_GROUP = "Dead"
 
@@ -123,17 +112,13 @@ class Group:
 
 async def describe_group(admin: AIOKafkaAdminClient, group_id: str) -> Group:
     """``group_id`` as its coordinator describes it (state ``Dead`` when it has none)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + COORDINATOR_WAIT_S
-    while True:
-        try:
-            node = await admin.find_coordinator(group_id)
-            response = await admin._client.send(node, DescribeGroup(group_id))
-            return group_of(response.to_object())
-        except COORDINATOR_NOT_READY:
-            if loop.time() > deadline:
-                raise
-            await asyncio.sleep(COORDINATOR_POLL_S)
+
+    async def ask() -> Group:
+        node = await admin.find_coordinator(group_id)
+        response = await admin._client.send(node, DescribeGroup(group_id))
+        return group_of(response.to_object())
+
+    return await once_ready(ask)
 
 
 def group_of(response: dict[str, Any]) -> Group:

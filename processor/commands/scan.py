@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
@@ -10,12 +9,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import (
-    CoordinatorLoadInProgressError,
-    CoordinatorNotAvailableError,
-    NotCoordinatorError,
-)
 
+from processor.commands.coordinator import once_ready
 from processor.config import IsolationLevel, Settings, kafka_client_options
 from processor.connect import start_client
 from processor.engine.rawread import read_partition_raw, undecodable
@@ -24,16 +19,6 @@ from processor.metadata import partitions_of
 from processor.security.permissions import Need
 
 log = get_logger("processor.commands.scan")
-
-
-# How long the group's coordinator may take to become available.
-COORDINATOR_WAIT_S = 30.0
-COORDINATOR_POLL_S = 0.5
-COORDINATOR_NOT_READY = (
-    CoordinatorNotAvailableError,
-    CoordinatorLoadInProgressError,
-    NotCoordinatorError,
-)
 
 
 class UnknownTopicError(LookupError):
@@ -182,19 +167,10 @@ async def committed_offsets(settings: Settings, topic: str) -> dict[int, int]:
     On a cluster that never had a group, the offsets topic is created by this first request:
     its coordinator is not available for a moment, so ask again for a while.
     """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + COORDINATOR_WAIT_S
     admin = AIOKafkaAdminClient(**kafka_client_options(settings))
     await start_client(admin, settings)
     try:
-        while True:
-            try:
-                offsets = await admin.list_consumer_group_offsets(settings.group_id)
-                break
-            except COORDINATOR_NOT_READY:
-                if loop.time() > deadline:
-                    raise
-                await asyncio.sleep(COORDINATOR_POLL_S)
+        offsets = await once_ready(lambda: admin.list_consumer_group_offsets(settings.group_id))
     finally:
         await admin.close()
     return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
