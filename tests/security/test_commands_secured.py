@@ -1,6 +1,7 @@
 """Every command over the secured broker's listeners: records reach their outputs and the
-dead-letter topic over SASL_SSL/SCRAM and over mutual TLS, and each tool command works over a
-secured protocol. The tests check what landed through the admin address (a super user)."""
+dead-letter topic over SASL_SSL/SCRAM and over mutual TLS (``processor run``), and every tool
+command, and the engine in this process, work over every protocol and mechanism. The tests
+check what landed through the admin address (a super user)."""
 
 from __future__ import annotations
 
@@ -76,13 +77,16 @@ async def test_run_routes_every_record_to_its_output_or_the_dead_letter_topic(
     assert len(delivery.dead_letters) == sum(not sample.valid for sample in samples)
 
 
-def test_every_tool_command_works_over_sasl_ssl(
+@ways_in
+def test_every_tool_command_and_the_engine_work_over(
     secure_broker: LocalBroker,
     unique_name: str,
+    protocol: SecuredProtocol,
+    mechanism: str,
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:
-    way: tuple[SecuredProtocol, str] = ("SASL_SSL", "SCRAM-SHA-256")
+    way = (protocol, mechanism)
     admin = settings_for(secure_broker.bootstrap, unique_name)
     topics = ["--input-topic", unique_name, "--group-id", admin.group_id,
               *client_flags(secure_broker, *way)]  # fmt: skip
