@@ -16,7 +16,12 @@ import time
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import ConsumerStoppedError, IllegalStateError, KafkaError
+from aiokafka.errors import (
+    ConsumerStoppedError,
+    GroupAuthorizationFailedError,
+    IllegalStateError,
+    KafkaError,
+)
 
 from processor.archive.assignments import Partition, Partitions
 from processor.archive.layout import FileName, day_of
@@ -33,7 +38,7 @@ from processor.engine.positions import PartitionPosition
 from processor.engine.rawread import read_partition_raw, undecodable
 from processor.logs import ThrottledWarnings, get_logger
 from processor.metadata import partitions_of
-from processor.security.permissions import Need
+from processor.security.permissions import Need, PermissionMissing, group_refusal_line
 
 log = get_logger("processor.archive")
 
@@ -148,6 +153,12 @@ class Archiver:
             batches = await self._consumer.getmany(timeout_ms=timeout_ms)
         except FATAL:
             raise
+        except GroupAuthorizationFailedError as exc:
+            if not self.partitions.joined:  # the configuration's, not a passing trouble
+                line = group_refusal_line(self.settings, self.plan.group_id, "READ")
+                raise PermissionMissing(line) from None
+            await self._after_failed_poll(exc)
+            batches = {}
         except Exception as exc:
             await self._after_failed_poll(exc)
             batches = {}

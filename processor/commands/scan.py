@@ -16,7 +16,7 @@ from processor.connect import start_client
 from processor.engine.rawread import read_partition_raw, undecodable
 from processor.logs import get_logger
 from processor.metadata import partitions_of
-from processor.security.permissions import Need
+from processor.security.permissions import Need, group_named
 
 log = get_logger("processor.commands.scan")
 
@@ -170,7 +170,8 @@ async def committed_offsets(settings: Settings, topic: str) -> dict[int, int]:
     admin = AIOKafkaAdminClient(**kafka_client_options(settings))
     await start_client(admin, settings)
     try:
-        offsets = await once_ready(lambda: admin.list_consumer_group_offsets(settings.group_id))
+        with group_named(settings, settings.group_id, "DESCRIBE"):
+            offsets = await once_ready(lambda: admin.list_consumer_group_offsets(settings.group_id))
     finally:
         await admin.close()
     return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}

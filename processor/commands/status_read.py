@@ -17,6 +17,7 @@ from processor.config import Settings, kafka_client_options
 from processor.connect import close_client, start_client
 from processor.engine.committime import committed_at
 from processor.metadata import refresh_metadata
+from processor.security.permissions import group_named
 
 
 class GroupReader:
@@ -60,8 +61,9 @@ class GroupReader:
         """The group now; ``topics`` are shown whole (and must exist) besides those the group
         has committed to or been assigned."""
         consumer = self._started()
-        group = await describe_group(self._admin, group_id)
-        offsets = await self._admin.list_consumer_group_offsets(group_id)
+        with group_named(self._settings, group_id, "DESCRIBE"):
+            group = await describe_group(self._admin, group_id)
+            offsets = await self._admin.list_consumer_group_offsets(group_id)
         if group.state == NO_SUCH_GROUP and not offsets:
             raise UnknownGroupError(
                 f"group {group_id!r} does not exist (no members, no committed offsets)"

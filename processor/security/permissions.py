@@ -8,11 +8,12 @@ request is declared here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka.errors import IncompatibleBrokerVersion, KafkaError
+from aiokafka.errors import GroupAuthorizationFailedError, IncompatibleBrokerVersion, KafkaError
 from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.coordination import FindCoordinatorRequest
 from aiokafka.protocol.types import Array, Boolean, Int16, Int32, Schema, String
@@ -98,6 +99,16 @@ def group_refusal_line(settings: Settings, group: str, operation: str = "READ") 
         f"permission missing: {principal(settings)} may not {operation} group {group!r}; "
         "grant it with an ACL"
     )
+
+
+@contextmanager
+def group_named(settings: Settings, group: str, operation: str) -> Iterator[None]:
+    """A refusal of ``group`` inside the block becomes :class:`PermissionMissing` naming it
+    (the library's error names no group)."""
+    try:
+        yield
+    except GroupAuthorizationFailedError:
+        raise PermissionMissing(group_refusal_line(settings, group, operation)) from None
 
 
 async def require(client: Any, settings: Settings, needs: list[Need]) -> None:

@@ -105,6 +105,12 @@ def test_run_names_the_missing_permission_and_exits_6(
         (["audit"], None, "may not READ topic '{name}.additions'"),
         (["archive", "{name}.dlq", "--to", "{tmp}", "--once"], "read dead letters", "READ topic"),
         (["topics", "ensure"], None, "may not DESCRIBE_CONFIGS topic '{name}'"),
+        (["status"], "read group", "may not DESCRIBE group '{name}-group'"),
+        (
+            ["archive", "{name}.dlq", "--to", "{tmp}", "--once", "--group", "{name}-group"],
+            "read group",
+            "may not READ group '{name}-group'",
+        ),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else None,
 )
@@ -124,6 +130,20 @@ def test_a_tool_command_names_the_missing_permission_and_exits_6(
 
     assert done.returncode == EXIT_PERMISSION, done.stderr
     assert expected.format(name=principal.name) in one_line(done)
+
+
+def test_audit_names_the_group_it_may_not_describe(
+    principal: Principal, secure_broker: LocalBroker
+) -> None:
+    user, name = f"User:{principal.name}", principal.name
+    readable = [*transactions.output_topics(name), f"{name}.dlq"]  # all the audit reads
+    grant(secure_broker.bootstrap, [Acl(user, Resource.TOPIC, t, Operation.READ) for t in readable])
+    revoke(secure_broker.bootstrap, [principal.acls["read group"]])
+
+    done = processor("audit", **principal.environment())
+
+    assert done.returncode == EXIT_PERMISSION, done.stderr
+    assert f"may not DESCRIBE group '{principal.admin.group_id}'" in one_line(done)
 
 
 @pytest.mark.parametrize(
