@@ -5,18 +5,24 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
-from collections.abc import AsyncGenerator
+from collections import Counter
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from processor.commands.deadletters import DeadLetter, Filter
-from processor.commands.scan import UnknownTopicError, follow, scan
+from processor.commands.scan import UnknownTopicError, follow, offset_bounds, scan, scan_ranges
 from processor.config import Settings, kafka_client_options
 from processor.connect import start_client
 from processor.metadata import refresh_metadata
 from processor.security.permissions import Need
+
+# ``dlq list --tail N`` reads each partition's last max(FIRST_WINDOW, 2N) offsets first, then
+# windows this many times larger until it has N matches.
+FIRST_WINDOW = 1000
+WINDOW_GROWTH = 4
 
 
 async def select(settings: Settings, wanted: Filter, limit: int = 0) -> list[DeadLetter]:
@@ -68,17 +74,44 @@ async def newest(
     """The newest ``tail`` dead letters ``wanted`` matches (0: all), newest first; ``ends``
     gets where the read of each partition ended (where a follow goes on).
 
-    The whole topic is read: the last N offsets of a partition may hold fewer than N records
-    (transaction markers, aborted records), so no shorter read is sure to hold the newest N.
+    With ``tail``, each partition is read backwards in growing windows until it has given
+    ``tail`` matches or is read whole: the last N offsets may hold fewer than N dead letters
+    (filtered out, transaction markers, aborted records), so no fixed window would do. The
+    newest are those last written to each partition, shown by failure time.
     """
     kept = Newest(tail)
-    records = cast(AsyncGenerator[Any, None], scan(settings, settings.dead_letter_topic, ends))
-    async with contextlib.aclosing(records):
+    topic = settings.dead_letter_topic
+    if tail == 0:
+        await _offer(kept, wanted, scan(settings, topic, ends), Counter())
+        return kept.newest_first()
+    bounds = await offset_bounds(settings, topic)
+    if ends is not None:
+        ends.update((partition, end) for partition, (_, end) in bounds.items())
+    window = max(FIRST_WINDOW, tail * 2)
+    todo = {p: (max(first, end - window), end) for p, (first, end) in bounds.items() if end > first}
+    matched: Counter[int] = Counter()
+    while todo:
+        await _offer(kept, wanted, scan_ranges(settings, topic, todo), matched)
+        window *= WINDOW_GROWTH
+        todo = {
+            p: (max(bounds[p][0], start - window), start)
+            for p, (start, _) in todo.items()
+            if matched[p] < tail and start > bounds[p][0]
+        }
+    return kept.newest_first()
+
+
+async def _offer(
+    kept: Newest, wanted: Filter, records: AsyncIterator[Any], matched: Counter[int]
+) -> None:
+    """Offer ``kept`` each dead letter of ``records`` that ``wanted`` matches, counted by
+    partition in ``matched``."""
+    async with contextlib.aclosing(cast(AsyncGenerator[Any, None], records)):
         async for record in records:
             letter = DeadLetter.from_record(record)
             if wanted.matches(letter):
                 kept.offer(letter)
-    return kept.newest_first()
+                matched[record.partition] += 1
 
 
 async def arriving(

@@ -61,10 +61,45 @@ async def read_topic(settings: Settings, topic: str, isolation: IsolationLevel) 
     return TopicRead(records, ends)
 
 
+async def scan_ranges(
+    settings: Settings, topic: str, ranges: dict[int, tuple[int, int]]
+) -> AsyncIterator[Any]:
+    """Yield the records of ``topic`` in ``ranges`` (partition: [first, stop) offsets), in order
+    per partition, read as :func:`scan` reads."""
+    async with contextlib.aclosing(
+        _scan(settings, topic, settings.isolation_level, {}, ranges)
+    ) as records:
+        async for record in records:
+            yield record
+
+
+async def offset_bounds(settings: Settings, topic: str) -> dict[int, tuple[int, int]]:
+    """Each partition's first offset and its end (under read_committed, the last stable one)."""
+    consumer = AIOKafkaConsumer(
+        **kafka_client_options(settings),
+        enable_auto_commit=False,
+        group_id=None,
+        isolation_level=settings.isolation_level,
+    )
+    await start_client(consumer, settings, [Need("READ", topic)])
+    try:
+        partitions = await _partitions(consumer, topic)
+        firsts = await consumer.beginning_offsets(partitions)
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return {tp.partition: (firsts[tp], ends[tp]) for tp in partitions}
+
+
 async def _scan(
-    settings: Settings, topic: str, isolation: IsolationLevel, ends_found: dict[int, int]
+    settings: Settings,
+    topic: str,
+    isolation: IsolationLevel,
+    ends_found: dict[int, int],
+    ranges: dict[int, tuple[int, int]] | None = None,
 ) -> AsyncGenerator[Any, None]:
-    """The scan itself; it fills ``ends_found`` with each partition's end once it knows them."""
+    """The scan itself; it fills ``ends_found`` with each partition's end once it knows them.
+    ``ranges`` reads only those offsets of those partitions instead of everything."""
     consumer = AIOKafkaConsumer(
         **kafka_client_options(settings),
         enable_auto_commit=False,
@@ -75,9 +110,16 @@ async def _scan(
     await start_client(consumer, settings, [Need("READ", topic)])
     try:
         partitions = await _partitions(consumer, topic)
+        if ranges is not None:
+            partitions = [tp for tp in partitions if tp.partition in ranges]
         consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
+        if ranges is None:
+            await consumer.seek_to_beginning(*partitions)
+            ends = await consumer.end_offsets(partitions)
+        else:
+            for tp in partitions:
+                consumer.seek(tp, ranges[tp.partition][0])
+            ends = {tp: ranges[tp.partition][1] for tp in partitions}
         ends_found.update((tp.partition, end) for tp, end in ends.items())
         # Where each partition goes on: a failed poll may move positions past records it
         # never returned.
