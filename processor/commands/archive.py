@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from processor.commands.common import EXIT_USAGE, add_settings_flags, settings_from
 from processor.config import Settings
+from processor.library_errors import report_library_errors_briefly
 from processor.logs import configure_logging, get_logger
 from processor.pipeline import PipelineLike, output_models_of
 
@@ -144,6 +145,7 @@ async def _serve(settings: Settings, plan: ArchivePlan, ran: list[Archiver]) -> 
     archiver = Archiver(settings, plan)
     ran.append(archiver)
     loop = asyncio.get_running_loop()
+    report_library_errors_briefly(loop)
     log = get_logger("processor.commands.archive")
 
     def on_signal(signum: int) -> None:

@@ -28,6 +28,7 @@ from processor.config import Settings, instance_name, unknown_variables
 from processor.engine.processor import Processor
 from processor.instance.cpus import available_cpus
 from processor.instance.supervisor import Plan, exec_supervisor
+from processor.library_errors import report_library_errors_briefly
 from processor.logs import configure_logging, get_logger, logging_configured, uses_json
 from processor.pipeline import PipelineLike
 from processor.telemetry.observability import Observability
@@ -139,6 +140,7 @@ async def _serve(settings: Settings, pipeline: PipelineLike, supervisor_pid: int
     processor = Processor(settings, pipeline)
     log = get_logger("processor.commands.cli")
     loop = asyncio.get_running_loop()
+    report_library_errors_briefly(loop)
     first_signal_at: list[float] = []
 
     def on_signal(signum: int) -> None:
