@@ -75,13 +75,7 @@ async def scan_ranges(
 
 async def offset_bounds(settings: Settings, topic: str) -> dict[int, tuple[int, int]]:
     """Each partition's first offset and its end (under read_committed, the last stable one)."""
-    consumer = AIOKafkaConsumer(
-        **kafka_client_options(settings),
-        enable_auto_commit=False,
-        group_id=None,
-        isolation_level=settings.isolation_level,
-    )
-    await start_client(consumer, settings, [Need("READ", topic)])
+    consumer = await _reader(settings, topic, settings.isolation_level)
     try:
         partitions = await _partitions(consumer, topic)
         firsts = await consumer.beginning_offsets(partitions)
@@ -100,14 +94,8 @@ async def _scan(
 ) -> AsyncGenerator[Any, None]:
     """The scan itself; it fills ``ends_found`` with each partition's end once it knows them.
     ``ranges`` reads only those offsets of those partitions instead of everything."""
-    consumer = AIOKafkaConsumer(
-        **kafka_client_options(settings),
-        enable_auto_commit=False,
-        group_id=None,
-        isolation_level=isolation,
-    )
+    consumer = await _reader(settings, topic, isolation)
     read_committed = isolation == "read_committed"
-    await start_client(consumer, settings, [Need("READ", topic)])
     try:
         partitions = await _partitions(consumer, topic)
         if ranges is not None:
@@ -143,13 +131,7 @@ async def _scan(
 async def follow(settings: Settings, topic: str, starts: dict[int, int]) -> AsyncIterator[Any]:
     """Yield the records of ``topic`` from ``starts`` (partition: offset) on, as they arrive,
     until closed; partitions added to the topic later are not followed."""
-    consumer = AIOKafkaConsumer(
-        **kafka_client_options(settings),
-        enable_auto_commit=False,
-        group_id=None,
-        isolation_level=settings.isolation_level,
-    )
-    await start_client(consumer, settings, [Need("READ", topic)])
+    consumer = await _reader(settings, topic, settings.isolation_level)
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(starts)]
         consumer.assign(partitions)
@@ -194,6 +176,18 @@ async def _poll(
         if records:
             next_offsets[tp] = max(next_offsets[tp], records[-1].offset + 1)
     return batches
+
+
+async def _reader(settings: Settings, topic: str, isolation: IsolationLevel) -> AIOKafkaConsumer:
+    """A started consumer in no group, allowed to read ``topic``, that commits nothing."""
+    consumer = AIOKafkaConsumer(
+        **kafka_client_options(settings),
+        enable_auto_commit=False,
+        group_id=None,
+        isolation_level=isolation,
+    )
+    await start_client(consumer, settings, [Need("READ", topic)])
+    return consumer
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:

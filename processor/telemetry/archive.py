@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
@@ -24,10 +23,6 @@ from processor.logs import get_logger
 from processor.telemetry import names
 from processor.telemetry.health import LoopLagProbe
 from processor.telemetry.http import (
-    HEALTH_PATH,
-    METRICS_PATH,
-    READY_PATH,
-    HttpServer,
     Response,
 )
 from processor.telemetry.metrics import metric_family
@@ -94,19 +89,10 @@ class ArchiveObservability(Telemetry):
     """Starts and stops the HTTP server, the loop probe and the summary line of one archiver."""
 
     def __init__(self, view: ArchiveView, settings: Settings) -> None:
-        self._view = view
-        self._summary_interval_s = settings.summary_interval_s
-        self.probe = LoopLagProbe()
-        self.registry = CollectorRegistry()
+        super().__init__(view, settings)
+        self._view: ArchiveView = view
         ProcessCollector(registry=self.registry)
         self.registry.register(ArchiveCollector(view, self.probe))
-        routes = {METRICS_PATH: self.metrics, HEALTH_PATH: self.healthz, READY_PATH: self.readyz}
-        self.server = (
-            HttpServer(routes, settings.http_host, settings.http_port, settings.http_unix_socket)
-            if settings.http_port or settings.http_unix_socket
-            else None
-        )
-        self._tasks: list[asyncio.Task[None]] = []
 
     def readyz(self) -> Response:
         return probe_response(archive_readiness(self._view), "ready")

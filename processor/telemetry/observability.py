@@ -53,15 +53,21 @@ class RateMeter:
 
 class Telemetry:
     """The HTTP server (metrics, health, readiness), the loop probe and the summary line of one
-    long-lived command: its subclass builds the registry and the server, and says what ready
+    long-lived command: its subclass adds its collectors to the registry, and says what ready
     means and what a summary holds."""
 
-    _view: Any  # what the subclass reports on; its ``stats.consumed`` paces the summary
-    _summary_interval_s: float
-    probe: LoopLagProbe
-    registry: CollectorRegistry
-    server: HttpServer | None
-    _tasks: list[asyncio.Task[None]]
+    def __init__(self, view: Any, settings: Settings) -> None:
+        self._view = view  # what the subclass reports on; its ``stats.consumed`` paces the summary
+        self._summary_interval_s = settings.summary_interval_s
+        self.probe = LoopLagProbe()
+        self.registry = CollectorRegistry()
+        routes = {METRICS_PATH: self.metrics, HEALTH_PATH: self.healthz, READY_PATH: self.readyz}
+        self.server = (
+            HttpServer(routes, settings.http_host, settings.http_port, settings.http_unix_socket)
+            if settings.http_port or settings.http_unix_socket
+            else None
+        )
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         interval_s = self._summary_interval_s
@@ -107,20 +113,11 @@ class Observability(Telemetry):
     """Starts and stops the HTTP server, the loop probe and the summary line of one processor."""
 
     def __init__(self, view: EngineView, settings: Settings) -> None:
-        self._view = view
-        self._summary_interval_s = settings.summary_interval_s
-        self.probe = LoopLagProbe()
-        self.registry = CollectorRegistry()
+        super().__init__(view, settings)
+        self._view: EngineView = view
         for collector in (ProcessCollector, PlatformCollector, GCCollector):
             collector(registry=self.registry)
         self.registry.register(ProcessorCollector(view, self.probe))
-        routes = {METRICS_PATH: self.metrics, HEALTH_PATH: self.healthz, READY_PATH: self.readyz}
-        self.server = (
-            HttpServer(routes, settings.http_host, settings.http_port, settings.http_unix_socket)
-            if settings.http_port or settings.http_unix_socket
-            else None
-        )
-        self._tasks: list[asyncio.Task[None]] = []
 
     def readyz(self) -> Response:
         return probe_response(view_readiness(self._view), "ready")
